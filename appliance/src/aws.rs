@@ -1,0 +1,39 @@
+//! The one place AWS SDK clients are built. Endpoints come from the standard
+//! `AWS_ENDPOINT_URL` (or per-service `AWS_ENDPOINT_URL_S3`, ...) variables, so an
+//! emulator or a VPC endpoint needs no code branch; S3 switches to path-style addressing
+//! whenever an endpoint is overridden, as S3-compatible endpoints expect.
+
+use aws_config::{BehaviorVersion, Region};
+
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AwsSettings {
+    /// Region; falls back to the SDK's usual chain (`AWS_REGION`, profile).
+    pub region: Option<String>,
+    /// DynamoDB table for host and point records; none: records are not written.
+    pub table: Option<String>,
+}
+
+async fn sdk_config(s: &AwsSettings) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(r) = &s.region {
+        loader = loader.region(Region::new(r.clone()));
+    }
+    loader.load().await
+}
+
+fn endpoint_overridden(service_var: &str) -> bool {
+    std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os(service_var).is_some()
+}
+
+pub async fn s3_client(s: &AwsSettings) -> aws_sdk_s3::Client {
+    let cfg = sdk_config(s).await;
+    let conf = aws_sdk_s3::config::Builder::from(&cfg)
+        .force_path_style(endpoint_overridden("AWS_ENDPOINT_URL_S3"))
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+pub async fn dynamodb_client(s: &AwsSettings) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config(s).await)
+}

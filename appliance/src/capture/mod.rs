@@ -1,0 +1,219 @@
+//! `ferry capture`: one host's disk into a new recovery point.
+//!
+//! Order of writes is what makes a capture crash-safe: packs first (by the pipeline),
+//! then one index object naming them, then the point. A point therefore exists only when
+//! everything it names is durable; a capture killed earlier leaves packs that the next
+//! capture finds (see [`crate::repo::Repository::load_index`]) and does not upload again.
+
+mod pipeline;
+pub mod source;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use ferry_core::index::IndexFile;
+use ferry_core::manifest::{point_id, CaptureStats, Consistency, Manifest, PointMeta};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use time::OffsetDateTime;
+
+pub use pipeline::Counters;
+
+use crate::db::Records;
+use crate::progress::Progress;
+use crate::repo::Repository;
+use crate::settings::{HostConfig, SnapshotMethod};
+use crate::ssh::{quote, SshSession};
+
+/// What `ferry capture --json` prints for each host.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureReport {
+    pub host: String,
+    pub point: String,
+    pub parent: Option<String>,
+    pub image_size: u64,
+    pub image_blake3: String,
+    pub consistency: Consistency,
+    pub bytes_read: u64,
+    pub bytes_new: u64,
+    pub bytes_uploaded: u64,
+    pub chunks: u64,
+    pub chunks_new: u64,
+    pub packs_uploaded: u64,
+    /// Packs left by an interrupted capture that this one indexed and reused.
+    pub packs_recovered: usize,
+    pub duration_s: f64,
+}
+
+pub struct CaptureOptions {
+    pub accept_new_host_key: bool,
+}
+
+pub async fn capture_host(
+    repo: Arc<Repository>,
+    records: Option<&Records>,
+    h: &HostConfig,
+    opts: &CaptureOptions,
+    progress: &Progress,
+) -> Result<CaptureReport> {
+    let started = Instant::now();
+    let created = OffsetDateTime::now_utc();
+    let point = point_id(created, rand::random());
+    let parent = repo.list_points(&h.name).await?.pop();
+    let loaded = repo.load_index().await?;
+    let index = Arc::new(loaded.index);
+    let counters = Arc::new(Counters::default());
+
+    let (result, host_key) = match h.ssh_target(opts.accept_new_host_key)? {
+        None => {
+            let size = std::fs::metadata(&h.disk).map(|m| m.len()).ok();
+            let bar = progress.bytes(&format!("capture {}", h.name), size, counters.clone());
+            let src = source::local_read(h)?;
+            let r = pipeline::run(src, repo.clone(), index, counters.clone()).await;
+            bar.finish();
+            (r, None)
+        }
+        Some(target) => {
+            let session = SshSession::connect(&target).await?;
+            let r = capture_remote(
+                &session,
+                h,
+                &point,
+                repo.clone(),
+                index,
+                counters.clone(),
+                progress,
+            )
+            .await;
+            let key = session.host_key.clone();
+            session.close().await;
+            (r, Some(key))
+        }
+    };
+    let out = result
+        .with_context(|| format!("capture of host {} failed; no point was written", h.name))?;
+
+    let index_bytes = if out.packs.is_empty() {
+        0
+    } else {
+        repo.write_index(&IndexFile { packs: out.packs }).await?
+    };
+    let c = &counters;
+    let mut stats = CaptureStats {
+        bytes_read: out.image_size,
+        bytes_new: c.bytes_new.load(Ordering::Relaxed),
+        bytes_uploaded: c.bytes_uploaded.load(Ordering::Relaxed) + index_bytes,
+        chunks: out.chunks.len() as u64,
+        chunks_new: c.chunks_new.load(Ordering::Relaxed),
+        packs_uploaded: c.packs_uploaded.load(Ordering::Relaxed),
+        duration_s: 0.0,
+    };
+    stats.duration_s = started.elapsed().as_secs_f64();
+    let mut manifest = Manifest {
+        meta: PointMeta {
+            point: point.clone(),
+            host: h.name.clone(),
+            disk: h.disk.clone(),
+            created,
+            image_size: out.image_size,
+            consistency: source::consistency(h),
+            image_blake3: out.image_blake3,
+            parent: parent.clone(),
+            stats,
+        },
+        chunks: out.chunks,
+    };
+    // The point's own size counts as uploaded metadata; its encoded length barely
+    // depends on the number, so one re-encode settles it.
+    let manifest_len = manifest.encode()?.len() as u64;
+    manifest.meta.stats.bytes_uploaded += manifest_len;
+    let (key, _) = repo.write_point(&manifest).await?;
+    if let Some(db) = records {
+        db.put_host(h, host_key.as_deref(), &point)
+            .await
+            .with_context(|| format!("recording host {} in DynamoDB", h.name))?;
+        db.put_point(&manifest.meta, &key)
+            .await
+            .with_context(|| format!("recording point {point} in DynamoDB"))?;
+    }
+    let s = &manifest.meta.stats;
+    Ok(CaptureReport {
+        host: h.name.clone(),
+        point,
+        parent,
+        image_size: manifest.meta.image_size,
+        image_blake3: manifest.meta.image_blake3.clone(),
+        consistency: manifest.meta.consistency,
+        bytes_read: s.bytes_read,
+        bytes_new: s.bytes_new,
+        bytes_uploaded: s.bytes_uploaded,
+        chunks: s.chunks,
+        chunks_new: s.chunks_new,
+        packs_uploaded: s.packs_uploaded,
+        packs_recovered: loaded.recovered_packs,
+        duration_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+async fn capture_remote(
+    session: &SshSession,
+    h: &HostConfig,
+    point: &str,
+    repo: Arc<Repository>,
+    index: Arc<ferry_core::index::ChunkIndex>,
+    counters: Arc<Counters>,
+    progress: &Progress,
+) -> Result<pipeline::PipelineResult> {
+    let snap = match h.snapshot {
+        SnapshotMethod::None => None,
+        SnapshotMethod::Lvm => {
+            let tag = point.rsplit('-').next().unwrap_or("snap");
+            Some(source::lvm_snapshot(session, h, tag).await?)
+        }
+    };
+    let device = snap
+        .as_ref()
+        .map(|s| s.device.clone())
+        .unwrap_or_else(|| h.disk.clone());
+    let read = async {
+        let size = remote_size(session, h, &device).await;
+        let src = source::remote_read(session, h, &device).await?;
+        let bar = progress.bytes(&format!("capture {}", h.name), size, counters.clone());
+        let r = pipeline::run(src, repo, index, counters).await;
+        bar.finish();
+        r
+    };
+    // Ctrl-C must not leave a snapshot behind: stop reading, then clean up below.
+    let result = tokio::select! {
+        r = read => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    if let Some(s) = &snap {
+        if let Err(e) = source::remove_lvm_snapshot(session, h, s).await {
+            return Err(match result {
+                Ok(_) => e,
+                Err(first) => {
+                    first.context(format!("and the snapshot could not be removed: {e:#}"))
+                }
+            });
+        }
+    }
+    result
+}
+
+/// The device size, for the progress bar only (`None` if the host will not say).
+async fn remote_size(session: &SshSession, h: &HostConfig, device: &str) -> Option<u64> {
+    let d = quote(device);
+    let script = format!("blockdev --getsize64 {d} 2>/dev/null || stat -L -c %s {d}");
+    let cmd = if h.sudo {
+        format!("sudo -n sh -c {}", quote(&script))
+    } else {
+        script
+    };
+    let (status, out, _) = session.run(&cmd).await.ok()?;
+    if status != 0 {
+        return None;
+    }
+    String::from_utf8_lossy(&out).trim().parse().ok()
+}

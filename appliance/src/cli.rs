@@ -1,0 +1,102 @@
+//! Command-line interface (clap). Every command takes `--json` and then prints exactly one
+//! JSON document on stdout.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Agentless server capture, restore and protection"
+)]
+pub struct Cli {
+    /// Config file.
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_CONFIG",
+        default_value = "ferry.toml"
+    )]
+    pub config: PathBuf,
+    /// Store URL, overriding `store` in the config (file:///abs/path or s3://bucket/prefix).
+    #[arg(long, global = true, env = "FERRY_STORE")]
+    pub store: Option<String>,
+    /// Print one JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+    /// Capture hosts' disks into new recovery points.
+    Capture(CaptureArgs),
+    /// List a host's recovery points.
+    Points { host: String },
+    /// Restore a point to a file or onto a host's disk.
+    Restore(RestoreArgs),
+    /// Check that points are restorable.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Create the store (idempotent).
+    Init,
+}
+
+#[derive(Debug, Args)]
+pub struct HostKeyArgs {
+    /// Pin the host key of a host seen for the first time (a changed key is always refused).
+    #[arg(long)]
+    pub accept_new_host_key: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    #[arg(required = true)]
+    pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub keys: HostKeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Host whose point to restore.
+    pub host: String,
+    /// Point id (or its unique suffix); default: the newest.
+    #[arg(long)]
+    pub point: Option<String>,
+    /// Write the image to this file.
+    #[arg(long, conflicts_with = "to_host", required_unless_present = "to_host")]
+    pub to: Option<PathBuf>,
+    /// Write onto this host's disk (a host of the config), only where it differs.
+    #[arg(long)]
+    pub to_host: Option<String>,
+    /// A point known to be on the target disk: compare against it instead of reading the disk.
+    #[arg(long, requires = "to_host")]
+    pub base: Option<String>,
+    #[command(flatten)]
+    pub keys: HostKeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Only this host's points (default: every host in the store).
+    pub host: Option<String>,
+    /// Only this point.
+    #[arg(long, requires = "host")]
+    pub point: Option<String>,
+    /// Read and check every chunk's data, not just the structure.
+    #[arg(long)]
+    pub read_data: bool,
+}

@@ -1,0 +1,187 @@
+//! `ferry`, the on-prem appliance: captures servers' disks agentlessly over SSH into a
+//! deduplicated store, restores them, and checks the store.
+//!
+//! `main` is glue: parse the command line, load `ferry.toml`, open the store, dispatch.
+//!
+//! # Layout
+//! - [`cli`]: the command line; [`settings`]: `ferry.toml`.
+//! - [`ssh`]: russh sessions, host-key pinning, streamed remote commands.
+//! - [`store`]: the object-storage port and its file and S3 adapters;
+//!   [`repo`]: a store opened for use (config, index, packs, points).
+//! - [`capture`]: the streaming capture pipeline and its sources.
+//! - [`restore`]: restore to a file, or a delta restore onto a host.
+//! - [`verify`]: store checks. [`db`]: DynamoDB records. [`aws`]: SDK clients.
+//! - [`progress`], [`output`]: what the operator sees.
+
+mod aws;
+mod capture;
+mod cli;
+mod db;
+mod output;
+mod progress;
+mod repo;
+mod restore;
+mod settings;
+mod ssh;
+mod store;
+mod verify;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+use cli::{Cli, Command, StoreCommand};
+use progress::Progress;
+use repo::Repository;
+use settings::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info,aws=warn,russh=warn",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_settings(cli: &Cli) -> Result<Settings> {
+    let mut s = if cli.config.exists() || cli.store.is_none() {
+        Settings::load(&cli.config)?
+    } else {
+        Settings {
+            store: String::new(),
+            aws: Default::default(),
+            hosts: Vec::new(),
+        }
+    };
+    if let Some(url) = &cli.store {
+        s.store = url.clone();
+    }
+    Ok(s)
+}
+
+async fn open_repo(s: &Settings) -> Result<Repository> {
+    let backend = store::Backend::open(&s.store, &s.aws).await?;
+    Repository::open(backend).await
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let s = load_settings(&cli)?;
+    let out = output::Output::new(cli.json);
+    let progress = Progress::new(cli.json);
+    match &cli.command {
+        Command::Store(StoreCommand::Init) => {
+            let backend = store::Backend::open(&s.store, &s.aws).await?;
+            let (repo, created) = Repository::init(backend).await?;
+            out.store_init(&repo, created)?;
+        }
+        Command::Capture(args) => {
+            let hosts = args
+                .hosts
+                .iter()
+                .map(|h| s.host(h).cloned())
+                .collect::<Result<Vec<_>>>()?;
+            let repo = Arc::new(open_repo(&s).await?);
+            let records = match &s.aws.table {
+                Some(t) => Some(db::Records::new(
+                    aws::dynamodb_client(&s.aws).await,
+                    t.clone(),
+                )),
+                None => None,
+            };
+            let opts = capture::CaptureOptions {
+                accept_new_host_key: args.keys.accept_new_host_key,
+            };
+            let mut results = Vec::new();
+            for h in &hosts {
+                let r = capture::capture_host(repo.clone(), records.as_ref(), h, &opts, &progress)
+                    .await;
+                if let Err(e) = &r {
+                    tracing::error!(host = %h.name, "capture failed: {e:#}");
+                }
+                results.push((h.name.clone(), r));
+            }
+            return out.captures(results);
+        }
+        Command::Points { host } => {
+            let repo = open_repo(&s).await?;
+            let ids = repo.list_points(host).await?;
+            if ids.is_empty() && !s.hosts.iter().any(|h| &h.name == host) {
+                bail!("no host {host:?} in the config and no points for it in the store");
+            }
+            let mut points = Vec::new();
+            for id in ids {
+                points.push(repo.read_point(host, &id).await?.meta);
+            }
+            out.points(host, &points)?;
+        }
+        Command::Restore(args) => {
+            let repo = open_repo(&s).await?;
+            let m = repo
+                .resolve_point(&args.host, args.point.as_deref())
+                .await?;
+            if let Some(to) = &args.to {
+                let r = restore::restore_to_file(&repo, &m, to, &progress).await?;
+                out.restored_file(&r)?;
+            } else if let Some(target) = &args.to_host {
+                let target = s.host(target)?;
+                let base = match &args.base {
+                    Some(b) => Some(repo.resolve_point(&args.host, Some(b)).await?),
+                    None => None,
+                };
+                let opts = restore::ToHostOptions {
+                    accept_new_host_key: args.keys.accept_new_host_key,
+                };
+                let r =
+                    restore::restore_to_host(&repo, &m, base.as_ref(), target, &opts, &progress)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "restore of {} point {} to host {}",
+                                args.host, m.meta.point, target.name
+                            )
+                        })?;
+                out.restored_host(&r)?;
+            }
+        }
+        Command::Verify(args) => {
+            let repo = open_repo(&s).await?;
+            let hosts = match &args.host {
+                Some(h) => vec![h.clone()],
+                None => repo.list_hosts().await?,
+            };
+            let r = verify::verify(&repo, &hosts, args.point.as_deref(), args.read_data).await?;
+            out.verified(&r)?;
+            if !r.ok {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

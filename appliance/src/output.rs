@@ -1,0 +1,177 @@
+//! What commands print: one JSON document on stdout with `--json`, else a short human
+//! summary on stdout. Errors and logs go to stderr.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use ferry_core::manifest::PointMeta;
+use serde::Serialize;
+
+use crate::capture::CaptureReport;
+use crate::repo::Repository;
+use crate::restore::{FileRestoreReport, HostRestoreReport};
+use crate::verify::VerifyReport;
+
+pub struct Output {
+    json: bool,
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+}
+
+fn print_json(v: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+impl Output {
+    pub fn new(json: bool) -> Self {
+        Output { json }
+    }
+
+    pub fn store_init(&self, repo: &Repository, created: bool) -> Result<()> {
+        if self.json {
+            return print_json(&serde_json::json!({
+                "store": repo.backend.describe(),
+                "created": created,
+                "config": repo.config,
+            }));
+        }
+        let verb = if created {
+            "created"
+        } else {
+            "already initialised:"
+        };
+        println!(
+            "store {verb} {} (id {})",
+            repo.backend.describe(),
+            repo.config.store_id
+        );
+        Ok(())
+    }
+
+    /// One object for one host, an array for several; failures as `{host, error}`.
+    pub fn captures(&self, results: Vec<(String, Result<CaptureReport>)>) -> Result<ExitCode> {
+        let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+        if self.json {
+            let docs: Vec<serde_json::Value> = results
+                .iter()
+                .map(|(host, r)| match r {
+                    Ok(rep) => serde_json::to_value(rep).unwrap_or_default(),
+                    Err(e) => serde_json::json!({"host": host, "error": format!("{e:#}")}),
+                })
+                .collect();
+            if docs.len() == 1 {
+                print_json(&docs[0])?;
+            } else {
+                print_json(&docs)?;
+            }
+        } else {
+            for (host, r) in &results {
+                match r {
+                    Ok(c) => println!(
+                        "{host}: point {} ({}) read {} in {:.1}s, new {} ({} of {} chunks), uploaded {}",
+                        c.point,
+                        c.consistency,
+                        mib(c.bytes_read),
+                        c.duration_s,
+                        mib(c.bytes_new),
+                        c.chunks_new,
+                        c.chunks,
+                        mib(c.bytes_uploaded)
+                    ),
+                    Err(e) => eprintln!("error: {e:#}"),
+                }
+            }
+        }
+        Ok(if failed > 0 {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+
+    pub fn points(&self, host: &str, points: &[PointMeta]) -> Result<()> {
+        if self.json {
+            return print_json(&points);
+        }
+        if points.is_empty() {
+            println!("host {host} has no points");
+            return Ok(());
+        }
+        println!(
+            "{:<26} {:<22} {:>12} {:>12} {:<13}",
+            "POINT", "CREATED", "SIZE", "NEW", "CONSISTENCY"
+        );
+        for p in points {
+            let created = p
+                .created
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            println!(
+                "{:<26} {:<22} {:>12} {:>12} {:<13}",
+                p.point,
+                created,
+                mib(p.image_size),
+                mib(p.stats.bytes_new),
+                p.consistency.to_string()
+            );
+        }
+        Ok(())
+    }
+
+    pub fn restored_file(&self, r: &FileRestoreReport) -> Result<()> {
+        if self.json {
+            return print_json(r);
+        }
+        println!(
+            "restored {} point {} to {} ({}) in {:.1}s; image blake3 {}",
+            r.host,
+            r.point,
+            r.to.display(),
+            mib(r.image_size),
+            r.duration_s,
+            r.image_blake3
+        );
+        Ok(())
+    }
+
+    pub fn restored_host(&self, r: &HostRestoreReport) -> Result<()> {
+        if self.json {
+            return print_json(r);
+        }
+        println!(
+            "restored {} point {} onto {}:{}: wrote {} in {} ranges ({} of {} chunks differed, compared with {}) in {:.1}s",
+            r.host,
+            r.point,
+            r.target,
+            r.disk,
+            mib(r.bytes_written),
+            r.ranges_written,
+            r.chunks_written,
+            r.chunks,
+            r.compared_with,
+            r.duration_s
+        );
+        Ok(())
+    }
+
+    pub fn verified(&self, r: &VerifyReport) -> Result<()> {
+        if self.json {
+            return print_json(r);
+        }
+        for e in &r.errors {
+            eprintln!("error: {e}");
+        }
+        let state = if r.ok { "ok" } else { "FAILED" };
+        println!(
+            "verify {state}: {} points, {} chunks, {} packs read ({})",
+            r.points_checked,
+            r.chunks_checked,
+            r.packs_checked,
+            mib(r.bytes_read)
+        );
+        Ok(())
+    }
+}

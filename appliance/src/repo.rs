@@ -1,0 +1,276 @@
+//! A store opened for use: its config, its chunk index, and typed reads and writes of
+//! packs, index objects and points on top of a [`Backend`].
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use ferry_core::id::PackId;
+use ferry_core::index::{ChunkIndex, IndexFile};
+use ferry_core::layout;
+use ferry_core::manifest::Manifest;
+use ferry_core::pack::{self, FinishedPack, PackEntry, FOOTER_LEN};
+use ferry_core::repo_config::RepoConfig;
+use ferry_core::ChunkId;
+use futures::{stream, StreamExt, TryStreamExt};
+
+use crate::store::{Backend, BackendError, ObjectInfo};
+
+/// How many objects are fetched or stored at once.
+pub const IO_CONCURRENCY: usize = 8;
+
+pub struct Repository {
+    pub backend: Backend,
+    pub config: RepoConfig,
+}
+
+/// What loading the index found.
+pub struct LoadedIndex {
+    pub index: ChunkIndex,
+    /// Packs with no index object (left by an interrupted capture), now indexed.
+    pub recovered_packs: usize,
+}
+
+impl Repository {
+    /// Creates the store's config if there is none; returns whether it was created.
+    pub async fn init(backend: Backend) -> Result<(Self, bool)> {
+        if let Backend::S3(s3) = &backend {
+            s3.ensure_bucket()
+                .await
+                .context("creating the store bucket")?;
+        }
+        match backend.get(layout::CONFIG).await {
+            Ok(bytes) => {
+                let config = RepoConfig::from_json(&bytes)?;
+                Ok((Repository { backend, config }, false))
+            }
+            Err(BackendError::NotFound { .. }) => {
+                let config = RepoConfig::new(hex::encode(rand::random::<[u8; 16]>()));
+                backend
+                    .put(layout::CONFIG, Bytes::from(config.to_json()))
+                    .await
+                    .with_context(|| format!("writing the config of {}", backend.describe()))?;
+                Ok((Repository { backend, config }, true))
+            }
+            Err(e) => {
+                Err(e).with_context(|| format!("reading the config of {}", backend.describe()))
+            }
+        }
+    }
+
+    pub async fn open(backend: Backend) -> Result<Self> {
+        let bytes = match backend.get(layout::CONFIG).await {
+            Ok(b) => b,
+            Err(BackendError::NotFound { .. }) => bail!(
+                "no Ferry store at {} (no config object): run `ferry store init` first",
+                backend.describe()
+            ),
+            Err(e) => {
+                return Err(e).with_context(|| format!("opening store {}", backend.describe()))
+            }
+        };
+        let config = RepoConfig::from_json(&bytes)
+            .with_context(|| format!("store {}", backend.describe()))?;
+        Ok(Repository { backend, config })
+    }
+
+    /// Reads every index object; packs that no index names (an interrupted capture's)
+    /// are indexed from their own trailers, and an index object is written for them so
+    /// that the next reader need not do it again.
+    pub async fn load_index(&self) -> Result<LoadedIndex> {
+        let mut index = ChunkIndex::default();
+        let objects = self
+            .backend
+            .list(layout::INDEX)
+            .await
+            .context("listing index objects")?;
+        let files: Vec<IndexFile> = stream::iter(objects)
+            .map(|o| async move {
+                let bytes = self
+                    .backend
+                    .get(&o.key)
+                    .await
+                    .with_context(|| format!("reading {}", o.key))?;
+                IndexFile::decode(&o.key, &bytes).map_err(anyhow::Error::from)
+            })
+            .buffer_unordered(IO_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for f in &files {
+            index.add_file(f);
+        }
+        let packs = self.list_packs().await?;
+        let orphans: Vec<(PackId, ObjectInfo)> = packs
+            .into_iter()
+            .filter(|(id, _)| !index.has_pack(id))
+            .collect();
+        if orphans.is_empty() {
+            return Ok(LoadedIndex {
+                index,
+                recovered_packs: 0,
+            });
+        }
+        let recovered: Vec<(PackId, Vec<PackEntry>)> = stream::iter(orphans)
+            .map(|(id, info)| async move {
+                let entries = self.read_pack_trailer(&info.key, info.size).await?;
+                Ok::<_, anyhow::Error>((id, entries))
+            })
+            .buffer_unordered(IO_CONCURRENCY)
+            .try_collect()
+            .await?;
+        let file = IndexFile { packs: recovered };
+        for (id, entries) in &file.packs {
+            index.add_pack(*id, entries);
+        }
+        tracing::info!(
+            packs = file.packs.len(),
+            "indexed packs left by an interrupted capture"
+        );
+        self.write_index(&file).await?;
+        Ok(LoadedIndex {
+            index,
+            recovered_packs: file.packs.len(),
+        })
+    }
+
+    /// Every pack object, with its id.
+    pub async fn list_packs(&self) -> Result<Vec<(PackId, ObjectInfo)>> {
+        let objects = self
+            .backend
+            .list(layout::PACKS)
+            .await
+            .context("listing packs")?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|o| layout::pack_id_of_key(&o.key).map(|id| (id, o)))
+            .collect())
+    }
+
+    /// Reads a pack's trailer with one ranged read in the common case.
+    pub async fn read_pack_trailer(&self, key: &str, size: u64) -> Result<Vec<PackEntry>> {
+        let guess = size.min(64 << 10);
+        let tail = self
+            .backend
+            .get_range(key, size - guess, guess)
+            .await
+            .with_context(|| format!("reading the trailer of {key}"))?;
+        let need = pack::trailer_len(key, &tail[tail.len().saturating_sub(FOOTER_LEN)..])? as u64;
+        let tail = if need > guess {
+            self.backend
+                .get_range(key, size.saturating_sub(need), need)
+                .await
+                .with_context(|| format!("reading the trailer of {key}"))?
+        } else {
+            tail
+        };
+        Ok(pack::parse_trailer(key, &tail, size)?)
+    }
+
+    pub async fn upload_pack(&self, p: &FinishedPack) -> Result<()> {
+        let key = layout::pack_key(&p.id);
+        self.backend
+            .put(&key, p.bytes.clone())
+            .await
+            .with_context(|| format!("uploading pack {key}"))
+    }
+
+    /// Writes an index object named by the hash of its content; returns its size.
+    pub async fn write_index(&self, f: &IndexFile) -> Result<u64> {
+        let bytes = f.encode();
+        let key = layout::index_key(&ChunkId::of(&bytes));
+        let len = bytes.len() as u64;
+        self.backend
+            .put(&key, bytes)
+            .await
+            .with_context(|| format!("writing index object {key}"))?;
+        Ok(len)
+    }
+
+    /// Writes a point; returns its key and size.
+    pub async fn write_point(&self, m: &Manifest) -> Result<(String, u64)> {
+        let key = layout::point_key(&m.meta.host, &m.meta.point);
+        let bytes = Bytes::from(m.encode()?);
+        let len = bytes.len() as u64;
+        self.backend
+            .put(&key, bytes)
+            .await
+            .with_context(|| format!("writing point {key}"))?;
+        Ok((key, len))
+    }
+
+    /// Point ids of a host, oldest first.
+    pub async fn list_points(&self, host: &str) -> Result<Vec<String>> {
+        let prefix = layout::points_prefix(host);
+        let objects = self
+            .backend
+            .list(&prefix)
+            .await
+            .with_context(|| format!("listing points of host {host}"))?;
+        let mut ids: Vec<String> = objects
+            .into_iter()
+            .filter_map(|o| o.key.strip_prefix(&prefix).map(str::to_string))
+            .filter(|k| !k.contains('/'))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Hosts that have points in this store.
+    pub async fn list_hosts(&self) -> Result<Vec<String>> {
+        let objects = self
+            .backend
+            .list(layout::POINTS)
+            .await
+            .context("listing points")?;
+        let mut hosts: Vec<String> = objects
+            .iter()
+            .filter_map(|o| {
+                o.key
+                    .strip_prefix(layout::POINTS)?
+                    .split_once('/')
+                    .map(|(h, _)| h.to_string())
+            })
+            .collect();
+        hosts.dedup();
+        Ok(hosts)
+    }
+
+    pub async fn read_point(&self, host: &str, point: &str) -> Result<Manifest> {
+        let key = layout::point_key(host, point);
+        let bytes = match self.backend.get(&key).await {
+            Ok(b) => b,
+            Err(BackendError::NotFound { .. }) => bail!("host {host} has no point {point}"),
+            Err(e) => return Err(e).with_context(|| format!("reading point {key}")),
+        };
+        Ok(Manifest::decode(&key, &bytes)?)
+    }
+
+    /// The point named by `point`, or the newest one of `host`.
+    pub async fn resolve_point(&self, host: &str, point: Option<&str>) -> Result<Manifest> {
+        let id = match point {
+            Some(p) => {
+                let ids = self.list_points(host).await?;
+                let matching: Vec<&String> = ids
+                    .iter()
+                    .filter(|i| i.as_str() == p || i.ends_with(p))
+                    .collect();
+                match matching.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => bail!("host {host} has no point {p} (see `ferry points {host}`)"),
+                    _ => bail!("point {p} is ambiguous for host {host}"),
+                }
+            }
+            None => self.list_points(host).await?.pop().with_context(|| {
+                format!("host {host} has no recovery points yet (run `ferry capture {host}`)")
+            })?,
+        };
+        self.read_point(host, &id).await
+    }
+
+    /// Reads a byte range of a pack.
+    pub async fn read_pack_range(&self, pack: &PackId, offset: u64, len: u64) -> Result<Bytes> {
+        let key = layout::pack_key(pack);
+        self.backend
+            .get_range(&key, offset, len)
+            .await
+            .with_context(|| format!("reading pack {key}"))
+    }
+}

@@ -1,0 +1,95 @@
+//! Which packs to read, which byte ranges of them, and where each chunk goes.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+use ferry_core::id::PackId;
+use ferry_core::index::ChunkIndex;
+use ferry_core::pack::PackEntry;
+use ferry_core::ChunkId;
+
+/// Reads closer than this are merged into one request: a request costs more than the
+/// bytes in a small gap.
+const MERGE_GAP: u64 = 1 << 20;
+
+/// One ranged read of a pack and the chunks inside it.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    pub pack: PackId,
+    pub offset: u64,
+    pub len: u64,
+    /// Each chunk in this range, with every image offset it must be written at.
+    pub blobs: Vec<(PackEntry, Vec<u64>)>,
+}
+
+/// Plans the reads for `wanted` (chunk -> image offsets). Every chunk must be indexed.
+pub fn plan(index: &ChunkIndex, wanted: HashMap<ChunkId, Vec<u64>>) -> Result<Vec<Fetch>> {
+    let mut by_pack: HashMap<PackId, Vec<(PackEntry, Vec<u64>)>> = HashMap::new();
+    for (id, offsets) in wanted {
+        let Some(loc) = index.get(&id) else {
+            bail!("chunk {id} is not in any pack of the store (store damaged or pruned)");
+        };
+        by_pack
+            .entry(loc.pack)
+            .or_default()
+            .push((loc.entry, offsets));
+    }
+    let mut out = Vec::new();
+    for (pack, mut blobs) in by_pack {
+        blobs.sort_by_key(|(e, _)| e.offset);
+        let mut cur: Option<Fetch> = None;
+        for (e, offs) in blobs {
+            let end = e.offset + u64::from(e.stored_len);
+            match &mut cur {
+                Some(f) if e.offset <= f.offset + f.len + MERGE_GAP => {
+                    f.len = f.len.max(end - f.offset);
+                    f.blobs.push((e, offs));
+                }
+                _ => {
+                    if let Some(f) = cur.take() {
+                        out.push(f);
+                    }
+                    cur = Some(Fetch {
+                        pack,
+                        offset: e.offset,
+                        len: u64::from(e.stored_len),
+                        blobs: vec![(e, offs)],
+                    });
+                }
+            }
+        }
+        out.extend(cur);
+    }
+    // Pack order keeps reads of one pack together; it also makes runs repeatable.
+    out.sort_by(|a, b| (a.pack, a.offset).cmp(&(b.pack, b.offset)));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_near_blobs_and_reports_missing_chunks() {
+        let pack = ChunkId::of(b"pack");
+        let e = |n: &[u8], off| PackEntry {
+            id: ChunkId::of(n),
+            offset: off,
+            stored_len: 100,
+            raw_len: 200,
+        };
+        let mut idx = ChunkIndex::default();
+        idx.add_pack(pack, &[e(b"a", 0), e(b"b", 100), e(b"c", 10 << 20)]);
+        let wanted = HashMap::from([
+            (ChunkId::of(b"a"), vec![0]),
+            (ChunkId::of(b"b"), vec![200, 400]),
+            (ChunkId::of(b"c"), vec![600]),
+        ]);
+        let f = plan(&idx, wanted).unwrap();
+        assert_eq!(f.len(), 2);
+        assert_eq!((f[0].offset, f[0].len, f[0].blobs.len()), (0, 200, 2));
+        assert_eq!(f[1].offset, 10 << 20);
+        let err = plan(&idx, HashMap::from([(ChunkId::of(b"zz"), vec![0])])).unwrap_err();
+        assert!(err.to_string().contains(&ChunkId::of(b"zz").to_hex()));
+    }
+}

@@ -1,0 +1,209 @@
+//! `ferry.toml`: the store, the AWS settings and the hosts the appliance protects.
+//!
+//! Unknown keys are errors (a typo must not silently disable a setting). Relative paths
+//! (`identity`, `known_hosts`) are relative to the file's own directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+
+use crate::aws::AwsSettings;
+use crate::ssh::{SshAddr, SshTarget};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// `file:///abs/path` or `s3://bucket/prefix`.
+    pub store: String,
+    #[serde(default)]
+    pub aws: AwsSettings,
+    #[serde(default, rename = "host")]
+    pub hosts: Vec<HostConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotMethod {
+    /// Read the live device (crash-consistent).
+    #[default]
+    None,
+    /// Take an LVM snapshot of the logical volume, read it, remove it.
+    Lvm,
+}
+
+impl SnapshotMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SnapshotMethod::None => "none",
+            SnapshotMethod::Lvm => "lvm",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HostConfig {
+    pub name: String,
+    /// `user@addr:port`; omitted: `disk` is read on the appliance itself.
+    pub ssh: Option<String>,
+    /// Private key file for SSH.
+    pub identity: Option<PathBuf>,
+    /// Device or image path on the host.
+    pub disk: String,
+    #[serde(default)]
+    pub snapshot: SnapshotMethod,
+    /// LVM snapshot size, as `lvcreate --size` takes it.
+    #[serde(default = "default_snapshot_size")]
+    pub snapshot_size: String,
+    /// Run the disk commands with `sudo -n`.
+    #[serde(default)]
+    pub sudo: bool,
+    pub tier: Option<String>,
+    pub group: Option<String>,
+    /// OpenSSH known_hosts file; default `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
+}
+
+fn default_snapshot_size() -> String {
+    "1G".to_string()
+}
+
+impl Settings {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        let mut s = Self::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for h in &mut s.hosts {
+            h.identity = h.identity.take().map(|p| base.join(p));
+            h.known_hosts = h.known_hosts.take().map(|p| base.join(p));
+        }
+        Ok(s)
+    }
+
+    /// Parses and validates; errors are one line, with the line number.
+    pub fn parse(text: &str) -> Result<Self> {
+        let s: Settings = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|sp| text[..sp.start.min(text.len())].matches('\n').count() + 1);
+            let msg = e.message().replace('\n', " ");
+            match line {
+                Some(l) => anyhow!("line {l}: {msg}"),
+                None => anyhow!("{msg}"),
+            }
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        for h in &s.hosts {
+            if h.name.is_empty()
+                || !h
+                    .name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            {
+                bail!(
+                    "host name {:?} may only hold letters, digits, '.', '_' and '-'",
+                    h.name
+                );
+            }
+            if !seen.insert(h.name.as_str()) {
+                bail!("host {:?} is declared twice", h.name);
+            }
+            if let Some(ssh) = &h.ssh {
+                ssh.parse::<SshAddr>()
+                    .with_context(|| format!("host {}", h.name))?;
+                if h.identity.is_none() {
+                    bail!(
+                        "host {}: `ssh` needs an `identity` (private key file)",
+                        h.name
+                    );
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn host(&self, name: &str) -> Result<&HostConfig> {
+        self.hosts.iter().find(|h| h.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+            anyhow!(
+                "no host {name:?} in the config (hosts: {})",
+                names.join(", ")
+            )
+        })
+    }
+}
+
+impl HostConfig {
+    /// The SSH target, or `None` for a disk on the appliance itself.
+    pub fn ssh_target(&self, accept_new_host_key: bool) -> Result<Option<SshTarget>> {
+        let Some(ssh) = &self.ssh else {
+            return Ok(None);
+        };
+        let known_hosts = match &self.known_hosts {
+            Some(p) => p.clone(),
+            None => std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+                .context("no known_hosts file set and no HOME")?,
+        };
+        Ok(Some(SshTarget {
+            name: self.name.clone(),
+            addr: ssh.parse()?,
+            identity: self.identity.clone().context("ssh needs identity")?,
+            known_hosts,
+            accept_new_host_key,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_config() {
+        let s = Settings::parse(
+            r#"
+store = "s3://ferry/store"
+[aws]
+region = "eu-west-1"
+table = "ferry"
+[[host]]
+name = "db1"
+ssh = "root@10.0.0.5:22"
+identity = "keys/id"
+disk = "/dev/vg0/root"
+snapshot = "lvm"
+sudo = true
+tier = "db"
+group = "shop"
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.hosts[0].snapshot, SnapshotMethod::Lvm);
+        assert_eq!(s.aws.table.as_deref(), Some("ferry"));
+        assert!(s.host("db2").is_err());
+    }
+
+    #[test]
+    fn errors_are_one_line_with_a_line_number() {
+        let e = Settings::parse(
+            "store = \"file:///x\"\n[[host]]\nname = \"a\"\ndisk = \"/d\"\ncolour = 1\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("line 5:") && e.contains("colour") && !e.contains('\n'),
+            "{e}"
+        );
+        let e = Settings::parse("store = \n").unwrap_err().to_string();
+        assert!(e.starts_with("line 1:"), "{e}");
+        let e = Settings::parse(
+            "store = \"file:///x\"\n[[host]]\nname = \"a\"\ndisk = \"/d\"\nssh = \"root@h\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("identity"), "{e}");
+    }
+}

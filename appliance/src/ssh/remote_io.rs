@@ -1,0 +1,144 @@
+//! Streams over an exec channel: a remote command's stdout as a blocking `Read` (the
+//! capture pipeline's threads pull from it), and a remote command's stdin as an async
+//! writer (restore pushes to it). Both turn a non-zero exit into an error carrying the
+//! command's stderr.
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use russh::client::Msg;
+use russh::{Channel, ChannelMsg};
+use tokio::sync::mpsc;
+
+enum Piece {
+    Data(Bytes),
+    End(std::result::Result<(), String>),
+}
+
+/// A remote command's stdout. Reading past the end reports the command's failure, if
+/// any, so a disk read that stopped early never looks like a short disk.
+pub struct RemoteReader {
+    rx: mpsc::Receiver<Piece>,
+    cur: Bytes,
+    ended: bool,
+}
+
+impl RemoteReader {
+    pub(super) fn spawn(host: String, cmd: String, mut ch: Channel<Msg>) -> Self {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let (mut stderr, mut status) = (Vec::new(), None);
+            while let Some(msg) = ch.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => {
+                        if tx.send(Piece::Data(data)).await.is_err() {
+                            // The reader is gone (the capture failed elsewhere): stop.
+                            let _ = ch.close().await;
+                            return;
+                        }
+                    }
+                    ChannelMsg::ExtendedData { data, .. } => {
+                        if stderr.len() < 64 << 10 {
+                            stderr.extend_from_slice(&data);
+                        }
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                    _ => {}
+                }
+            }
+            let end = match status {
+                Some(0) => Ok(()),
+                Some(code) => Err(format!(
+                    "host {host}: `{cmd}` failed (exit {code}): {}",
+                    String::from_utf8_lossy(&stderr).trim()
+                )),
+                None => Err(format!(
+                    "host {host}: connection lost while running `{cmd}`"
+                )),
+            };
+            let _ = tx.send(Piece::End(end)).await;
+        });
+        RemoteReader {
+            rx,
+            cur: Bytes::new(),
+            ended: false,
+        }
+    }
+}
+
+impl std::io::Read for RemoteReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.cur.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Piece::Data(d)) => self.cur = d,
+                Some(Piece::End(Ok(()))) => self.ended = true,
+                Some(Piece::End(Err(msg))) => {
+                    self.ended = true;
+                    return Err(std::io::Error::other(msg));
+                }
+                None => {
+                    return Err(std::io::Error::other(
+                        "remote reader task ended unexpectedly",
+                    ))
+                }
+            }
+        }
+        let n = buf.len().min(self.cur.len());
+        buf[..n].copy_from_slice(&self.cur[..n]);
+        let _ = self.cur.split_to(n);
+        Ok(n)
+    }
+}
+
+/// A remote command's stdin.
+pub struct RemoteWriter {
+    host: String,
+    cmd: String,
+    ch: Channel<Msg>,
+}
+
+impl RemoteWriter {
+    pub(super) fn new(host: String, cmd: String, ch: Channel<Msg>) -> Self {
+        RemoteWriter { host, cmd, ch }
+    }
+
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.ch
+            .data_bytes(data)
+            .await
+            .with_context(|| format!("host {}: writing to `{}`", self.host, self.cmd))
+    }
+
+    /// Closes stdin and waits for the command; fails unless it exits 0.
+    pub async fn finish(mut self) -> Result<Vec<u8>> {
+        self.ch
+            .eof()
+            .await
+            .with_context(|| format!("host {}: closing stdin of `{}`", self.host, self.cmd))?;
+        let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
+        while let Some(msg) = self.ch.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+                _ => {}
+            }
+        }
+        match status {
+            Some(0) => Ok(out),
+            Some(code) => bail!(
+                "host {}: `{}` failed (exit {code}): {}",
+                self.host,
+                self.cmd,
+                String::from_utf8_lossy(&err).trim()
+            ),
+            None => bail!(
+                "host {}: connection lost while running `{}`",
+                self.host,
+                self.cmd
+            ),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! A store in a local directory, laid out like the S3 one (`file:///abs/path`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use super::{BackendError, ObjectInfo};
+
+pub struct FileBackend {
+    root: PathBuf,
+}
+
+const TMP_DIR: &str = ".tmp";
+
+fn io<'a>(op: &'static str, key: &'a str) -> impl FnOnce(std::io::Error) -> BackendError + 'a {
+    move |source| {
+        if source.kind() == std::io::ErrorKind::NotFound && op != "put" {
+            BackendError::NotFound {
+                key: key.to_string(),
+            }
+        } else {
+            BackendError::Io {
+                op,
+                key: key.to_string(),
+                source,
+            }
+        }
+    }
+}
+
+impl FileBackend {
+    pub fn new(path: &str) -> Result<Self, BackendError> {
+        let root = PathBuf::from(path);
+        if !root.is_absolute() {
+            return Err(BackendError::BadUrl {
+                url: format!("file://{path}"),
+            });
+        }
+        Ok(FileBackend { root })
+    }
+
+    pub fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<(), BackendError> {
+        let path = self.path(key);
+        let tmp_dir = self.root.join(TMP_DIR);
+        let key = key.to_string();
+        tokio::task::spawn_blocking(move || {
+            put_atomic(&tmp_dir, &path, &data).map_err(io("put", &key))
+        })
+        .await
+        .map_err(|e| BackendError::Io {
+            op: "put",
+            key: String::new(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Bytes, BackendError> {
+        tokio::fs::read(self.path(key))
+            .await
+            .map(Bytes::from)
+            .map_err(io("get", key))
+    }
+
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError> {
+        let path = self.path(key);
+        let k = key.to_string();
+        tokio::task::spawn_blocking(move || read_range(&path, offset, len).map_err(io("get", &k)))
+            .await
+            .map_err(|e| BackendError::Io {
+                op: "get",
+                key: key.to_string(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
+        let root = self.root.clone();
+        let p = prefix.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut out = Vec::new();
+            walk(&root, &root, &p, &mut out).map_err(io("list", &p))?;
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await
+        .map_err(|e| BackendError::Io {
+            op: "list",
+            key: prefix.to_string(),
+            source: std::io::Error::other(e),
+        })?
+    }
+}
+
+/// Write to a temporary file, fsync, rename into place, fsync the directory: after a
+/// crash the object is either absent or complete.
+fn put_atomic(tmp_dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(tmp_dir)?;
+    let dir = path.parent().unwrap_or(tmp_dir);
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn read_range(path: &Path, offset: u64, len: u64) -> std::io::Result<Bytes> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path)?;
+    let size = f.metadata()?.len();
+    let end = offset.saturating_add(len).min(size);
+    let mut buf = vec![0u8; end.saturating_sub(offset) as usize];
+    f.read_exact_at(&mut buf, offset)?;
+    Ok(Bytes::from(buf))
+}
+
+fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .to_string_lossy()
+            .into_owned();
+        if rel == TMP_DIR {
+            continue;
+        }
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            let as_dir = format!("{rel}/");
+            // Descend only where keys with the prefix can be.
+            if as_dir.starts_with(prefix) || prefix.starts_with(&as_dir) {
+                walk(root, &path, prefix, out)?;
+            }
+        } else if rel.starts_with(prefix) {
+            out.push(ObjectInfo {
+                key: rel,
+                size: entry.metadata()?.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn put_get_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = FileBackend::new(dir.path().to_str().unwrap()).unwrap();
+        b.put("packs/ab/abc", Bytes::from_static(b"hello"))
+            .await
+            .unwrap();
+        b.put("points/h/1", Bytes::from_static(b"x")).await.unwrap();
+        assert_eq!(&b.get("packs/ab/abc").await.unwrap()[..], b"hello");
+        assert_eq!(
+            &b.get_range("packs/ab/abc", 1, 3).await.unwrap()[..],
+            b"ell"
+        );
+        let l = b.list("packs/").await.unwrap();
+        assert_eq!(
+            l,
+            vec![ObjectInfo {
+                key: "packs/ab/abc".into(),
+                size: 5
+            }]
+        );
+        assert_eq!(b.list("points/h/").await.unwrap().len(), 1);
+        assert!(matches!(
+            b.get("nope").await,
+            Err(BackendError::NotFound { .. })
+        ));
+        assert!(FileBackend::new("relative/path").is_err());
+    }
+}

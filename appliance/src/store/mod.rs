@@ -1,0 +1,85 @@
+//! Object storage for a store: a narrow port (`put`, `get`, `get_range`, `list`) with one adapter per backend. Keys are the ones `ferry_core::layout` spells;
+//! both adapters lay them out identically.
+
+mod error;
+mod file;
+mod s3;
+
+use bytes::Bytes;
+
+pub use error::BackendError;
+pub use file::FileBackend;
+pub use s3::S3Backend;
+
+/// One stored object, as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+/// A store location: `file:///abs/path` or `s3://bucket/prefix`.
+pub enum Backend {
+    File(FileBackend),
+    S3(S3Backend),
+}
+
+impl Backend {
+    /// Opens the location named by `url`. S3 clients come from [`crate::aws`].
+    pub async fn open(url: &str, aws: &crate::aws::AwsSettings) -> Result<Self, BackendError> {
+        if let Some(path) = url.strip_prefix("file://") {
+            return Ok(Backend::File(FileBackend::new(path)?));
+        }
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(BackendError::BadUrl {
+                    url: url.to_string(),
+                });
+            }
+            let client = crate::aws::s3_client(aws).await;
+            return Ok(Backend::S3(S3Backend::new(client, bucket, prefix)));
+        }
+        Err(BackendError::BadUrl {
+            url: url.to_string(),
+        })
+    }
+
+    /// Writes an object atomically: readers see the whole object or none of it.
+    pub async fn put(&self, key: &str, data: Bytes) -> Result<(), BackendError> {
+        match self {
+            Backend::File(b) => b.put(key, data).await,
+            Backend::S3(b) => b.put(key, data).await,
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Bytes, BackendError> {
+        match self {
+            Backend::File(b) => b.get(key).await,
+            Backend::S3(b) => b.get(key).await,
+        }
+    }
+
+    pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError> {
+        match self {
+            Backend::File(b) => b.get_range(key, offset, len).await,
+            Backend::S3(b) => b.get_range(key, offset, len).await,
+        }
+    }
+
+    /// Every object whose key starts with `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
+        match self {
+            Backend::File(b) => b.list(prefix).await,
+            Backend::S3(b) => b.list(prefix).await,
+        }
+    }
+
+    /// The URL form of the location, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::File(b) => b.describe(),
+            Backend::S3(b) => b.describe(),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `ferry-core`: what the Ferry appliance and the cloud functions agree on.
+//!
+//! No AWS SDK and no I/O live here: only the store format, the record types and the pure
+//! planning logic both sides share. `docs/format.md` documents the format in prose; this
+//! crate is its executable definition.
+//!
+//! # Layout
+//! - [`id`]: BLAKE3 content ids of chunks and packs.
+//! - [`chunking`]: FastCDC v2020 parameters and a streaming chunker fed block by block.
+//! - [`repo_config`]: the store's `config` object (format version, chunker, compression).
+//! - [`layout`]: object keys inside a store (`config`, `packs/`, `index/`, `points/`).
+//! - [`pack`]: pack objects (compressed chunks plus a trailer that indexes them).
+//! - [`index`]: index objects, mapping chunk id -> (pack, offset, length).
+//! - [`manifest`]: recovery-point manifests (the ordered chunk list of one image).
+//! - [`delta`]: which byte ranges of an image differ from another point.
+//! - [`records`]: DynamoDB record types for hosts and recovery points.
+//! - [`error`]: the typed errors of decoding and validating stored objects.
+
+pub mod chunking;
+pub mod delta;
+pub mod error;
+pub mod id;
+pub mod index;
+pub mod layout;
+pub mod manifest;
+pub mod pack;
+pub mod records;
+pub mod repo_config;
+
+pub use error::FormatError;
+pub use id::ChunkId;

@@ -1,0 +1,241 @@
+//! Recovery-point manifests: what one capture of one disk consists of.
+//!
+//! ```text
+//! point object = zstd( magic "FRYPOINT" | version u32 LE | meta length u32 LE | meta JSON
+//!                      | chunk count u64 LE | (chunk id (32) | length u32 LE)* )
+//! ```
+//! The JSON part is the human-readable metadata ([`PointMeta`]); the binary table is the
+//! ordered chunk list that rebuilds the image. A point is written last, after every pack
+//! and index it depends on is durable: a point that exists is restorable.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::FormatError;
+use crate::id::ChunkId;
+
+pub const MAGIC: &[u8; 8] = b"FRYPOINT";
+pub const VERSION: u32 = 1;
+const ENTRY: usize = 36;
+
+/// How consistent the captured image is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Consistency {
+    /// Read from a live device: like pulling the power cord (journaling repairs it).
+    Crash,
+    /// Filesystems frozen for the read.
+    Frozen,
+    /// Read from an LVM snapshot taken for the capture.
+    LvmSnapshot,
+}
+
+impl std::fmt::Display for Consistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Consistency::Crash => "crash",
+            Consistency::Frozen => "frozen",
+            Consistency::LvmSnapshot => "lvm-snapshot",
+        })
+    }
+}
+
+/// What a capture measured; stored with the point and printed by `ferry capture --json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptureStats {
+    pub bytes_read: u64,
+    /// Uncompressed bytes of chunks the store did not hold yet.
+    pub bytes_new: u64,
+    /// Compressed bytes written to the store, packs and metadata included.
+    pub bytes_uploaded: u64,
+    pub chunks: u64,
+    pub chunks_new: u64,
+    pub packs_uploaded: u64,
+    pub duration_s: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointMeta {
+    pub point: String,
+    pub host: String,
+    /// The device or image path read on the host.
+    pub disk: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    pub image_size: u64,
+    pub consistency: Consistency,
+    /// BLAKE3 of the whole image, as `b3sum` prints it.
+    pub image_blake3: String,
+    /// The point this capture was taken after, if any.
+    pub parent: Option<String>,
+    pub stats: CaptureStats,
+}
+
+/// One chunk of the image, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRef {
+    pub id: ChunkId,
+    pub len: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub meta: PointMeta,
+    pub chunks: Vec<ChunkRef>,
+}
+
+/// A point id: capture time (UTC, second precision) and 8 random hex digits, so that ids
+/// sort by time and two captures in the same second do not collide.
+pub fn point_id(at: OffsetDateTime, random: u32) -> String {
+    let t = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{random:08x}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+impl Manifest {
+    pub fn encode(&self) -> Result<Vec<u8>, FormatError> {
+        let meta = serde_json::to_vec(&self.meta).map_err(|source| FormatError::Json {
+            object: format!("point {}", self.meta.point),
+            source,
+        })?;
+        let mut raw = Vec::with_capacity(24 + meta.len() + self.chunks.len() * ENTRY);
+        raw.extend_from_slice(MAGIC);
+        raw.extend_from_slice(&VERSION.to_le_bytes());
+        raw.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        raw.extend_from_slice(&meta);
+        raw.extend_from_slice(&(self.chunks.len() as u64).to_le_bytes());
+        for c in &self.chunks {
+            raw.extend_from_slice(&c.id.0);
+            raw.extend_from_slice(&c.len.to_le_bytes());
+        }
+        zstd::bulk::compress(&raw, 3)
+            .map_err(|e| FormatError::malformed(&self.meta.point, e.to_string()))
+    }
+
+    pub fn decode(object: &str, stored: &[u8]) -> Result<Self, FormatError> {
+        let raw = zstd::stream::decode_all(stored)
+            .map_err(|e| FormatError::malformed(object, format!("not a zstd stream: {e}")))?;
+        let short = || FormatError::malformed(object, "truncated point");
+        if raw.len() < 16 || &raw[..8] != MAGIC {
+            return Err(FormatError::BadMagic {
+                object: object.to_string(),
+                kind: "point",
+            });
+        }
+        let version = u32::from_le_bytes(raw[8..12].try_into().map_err(|_| short())?);
+        if version > VERSION {
+            return Err(FormatError::UnsupportedVersion {
+                object: object.to_string(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let mlen = u32::from_le_bytes(raw[12..16].try_into().map_err(|_| short())?) as usize;
+        let meta_bytes = raw.get(16..16 + mlen).ok_or_else(short)?;
+        let meta: PointMeta =
+            serde_json::from_slice(meta_bytes).map_err(|source| FormatError::Json {
+                object: object.to_string(),
+                source,
+            })?;
+        let pos = 16 + mlen;
+        let count_bytes = raw.get(pos..pos + 8).ok_or_else(short)?;
+        let count = u64::from_le_bytes(count_bytes.try_into().map_err(|_| short())?) as usize;
+        let table = &raw[pos + 8..];
+        if table.len() != count.checked_mul(ENTRY).ok_or_else(short)? {
+            return Err(short());
+        }
+        let chunks: Vec<ChunkRef> = table
+            .chunks_exact(ENTRY)
+            .map(|e| {
+                let mut id = [0u8; 32];
+                id.copy_from_slice(&e[..32]);
+                let mut len = [0u8; 4];
+                len.copy_from_slice(&e[32..36]);
+                ChunkRef {
+                    id: ChunkId(id),
+                    len: u32::from_le_bytes(len),
+                }
+            })
+            .collect();
+        let total: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
+        if total != meta.image_size {
+            return Err(FormatError::malformed(
+                object,
+                format!(
+                    "chunks add up to {total} bytes, image size is {}",
+                    meta.image_size
+                ),
+            ));
+        }
+        Ok(Manifest { meta, chunks })
+    }
+
+    /// Each chunk with its byte offset in the image.
+    pub fn offsets(&self) -> impl Iterator<Item = (u64, ChunkRef)> + '_ {
+        let mut off = 0u64;
+        self.chunks.iter().map(move |c| {
+            let at = off;
+            off += u64::from(c.len);
+            (at, *c)
+        })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn manifest(chunks: &[&[u8]]) -> Manifest {
+        let refs: Vec<ChunkRef> = chunks
+            .iter()
+            .map(|c| ChunkRef {
+                id: ChunkId::of(c),
+                len: c.len() as u32,
+            })
+            .collect();
+        let size = refs.iter().map(|c| u64::from(c.len)).sum();
+        Manifest {
+            meta: PointMeta {
+                point: "20261124T120000Z-00000001".into(),
+                host: "web1".into(),
+                disk: "/dev/sda".into(),
+                created: time::macros::datetime!(2026-11-24 12:00 UTC),
+                image_size: size,
+                consistency: Consistency::Crash,
+                image_blake3: blake3::hash(&chunks.concat()).to_hex().to_string(),
+                parent: None,
+                stats: CaptureStats::default(),
+            },
+            chunks: refs,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_size_check() {
+        let m = manifest(&[b"hello", b"world!"]);
+        let enc = m.encode().unwrap();
+        assert_eq!(Manifest::decode("p", &enc).unwrap(), m);
+        let offs: Vec<u64> = m.offsets().map(|(o, _)| o).collect();
+        assert_eq!(offs, vec![0, 5]);
+        let mut bad = m.clone();
+        bad.meta.image_size = 99;
+        let err = Manifest::decode("p", &bad.encode().unwrap()).unwrap_err();
+        assert!(err.to_string().contains("image size"), "{err}");
+        assert!(Manifest::decode("p", b"garbage").is_err());
+    }
+
+    #[test]
+    fn point_ids_sort_by_time() {
+        let a = point_id(time::macros::datetime!(2026-11-24 09:05:03 UTC), 0xabc);
+        assert_eq!(a, "20261124T090503Z-00000abc");
+        let b = point_id(time::macros::datetime!(2026-11-24 10:00:00 UTC), 0);
+        assert!(a < b);
+    }
+}
