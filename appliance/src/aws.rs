@@ -6,7 +6,7 @@
 use aws_config::{BehaviorVersion, Region};
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct AwsSettings {
     /// Region; falls back to the SDK's usual chain (`AWS_REGION`, profile).
     pub region: Option<String>,

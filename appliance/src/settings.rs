@@ -12,7 +12,7 @@ use crate::aws::AwsSettings;
 use crate::ssh::{SshAddr, SshTarget};
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// `file:///abs/path` or `s3://bucket/prefix`.
     pub store: String,
@@ -42,7 +42,7 @@ impl SnapshotMethod {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields)]
 pub struct HostConfig {
     pub name: String,
     /// `user@addr:port`; omitted: `disk` is read on the appliance itself.

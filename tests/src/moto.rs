@@ -1,0 +1,121 @@
+//! A moto server on a free loopback port, and the `aws` CLI pointed at it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::procs::{free_port, wait_for_port, Proc};
+
+pub const REGION: &str = "us-east-1";
+
+pub struct Moto {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl Moto {
+    /// Starts `moto_server` (PyPI `moto[server]`), logging to `log_dir/moto.log`.
+    pub fn start(log_dir: &Path) -> Result<Self> {
+        let port = free_port("127.0.0.1")?;
+        let log = std::fs::File::create(log_dir.join("moto.log"))?;
+        let mut proc = Proc::spawn(
+            "moto_server",
+            Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_PORT", port.to_string())
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log),
+        )
+        .context("moto_server is not installed: run scripts/setup.sh")?;
+        wait_for_port(
+            &mut proc,
+            ([127, 0, 0, 1], port).into(),
+            Duration::from_secs(60),
+        )?;
+        Ok(Moto { port, _proc: proc })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for any AWS client (ferry, the aws CLI) to use this server.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT_URL", self.endpoint().as_str()),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", REGION),
+            ("AWS_DEFAULT_REGION", REGION),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// Runs the official `aws` CLI against this server and parses its JSON output.
+    pub fn aws(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let out = Command::new("aws")
+            .args(args)
+            .args(["--output", "json"])
+            .envs(self.env())
+            .output()
+            .context("running the aws CLI")?;
+        if !out.status.success() {
+            bail!(
+                "aws {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Ok(serde_json::Value::Null);
+        }
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+
+    /// Creates the records table as `infra/template.yaml` declares it (pk/sk strings).
+    pub fn create_table(&self, name: &str) -> Result<()> {
+        self.aws(&[
+            "dynamodb",
+            "create-table",
+            "--table-name",
+            name,
+            "--attribute-definitions",
+            "AttributeName=pk,AttributeType=S",
+            "AttributeName=sk,AttributeType=S",
+            "--key-schema",
+            "AttributeName=pk,KeyType=HASH",
+            "AttributeName=sk,KeyType=RANGE",
+            "--billing-mode",
+            "PAY_PER_REQUEST",
+        ])?;
+        Ok(())
+    }
+
+    /// A raw HTTP call to moto's own API (`/moto-api/...`).
+    pub fn moto_api(&self, method: &str, path: &str, body: &str) -> Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp)?;
+        if !resp.starts_with("HTTP/1.1 200") && !resp.starts_with("HTTP/1.0 200") {
+            bail!(
+                "moto {method} {path}: {}",
+                resp.lines().next().unwrap_or("")
+            );
+        }
+        Ok(resp)
+    }
+}

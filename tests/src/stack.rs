@@ -1,0 +1,109 @@
+//! A whole local stack for one test (or the demo): a temp dir, a client key, optionally
+//! moto, and sshd hosts. Dropping it stops everything it started.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::ferry::{write_config, Ferry, HostEntry};
+use crate::moto::Moto;
+use crate::sshd::{keygen, SshHost};
+
+pub const TABLE: &str = "ferry";
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub client_key: PathBuf,
+    pub moto: Option<Moto>,
+    pub hosts: Vec<SshHost>,
+}
+
+impl Stack {
+    pub fn new() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("ferry-stack-").tempdir()?;
+        let client_key = dir.path().join("client_key");
+        keygen(&client_key)?;
+        Ok(Stack {
+            dir,
+            client_key,
+            moto: None,
+            hosts: Vec::new(),
+        })
+    }
+
+    /// Starts moto and creates the records table.
+    pub fn with_moto(mut self) -> Result<Self> {
+        let m = Moto::start(self.dir.path())?;
+        m.create_table(TABLE)?;
+        self.moto = Some(m);
+        Ok(self)
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Starts an sshd host whose disk is a copy of `disk` (or empty, sized `None`).
+    pub fn add_host(&mut self, name: &str, disk: Option<&Path>) -> Result<usize> {
+        let h = SshHost::start(self.dir.path(), name, &self.client_key)?;
+        match disk {
+            Some(d) => crate::disk::copy(d, &h.disk)?,
+            None => std::fs::File::create(&h.disk).map(|_| ())?,
+        }
+        self.hosts.push(h);
+        Ok(self.hosts.len() - 1)
+    }
+
+    pub fn host(&self, name: &str) -> &SshHost {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("no test host {name}"))
+    }
+
+    pub fn host_mut(&mut self, name: &str) -> &mut SshHost {
+        self.hosts
+            .iter_mut()
+            .find(|h| h.name == name)
+            .unwrap_or_else(|| panic!("no test host {name}"))
+    }
+
+    /// A known_hosts file pinning every host's current key.
+    pub fn pinned_known_hosts(&self) -> Result<PathBuf> {
+        let p = self.dir.path().join("known_hosts");
+        let mut s = String::new();
+        for h in &self.hosts {
+            s += &h.known_hosts_line()?;
+        }
+        std::fs::write(&p, s)?;
+        Ok(p)
+    }
+
+    /// The `[[host]]` entry for an sshd host.
+    pub fn entry(&self, name: &str, known_hosts: &Path) -> HostEntry {
+        let h = self.host(name);
+        HostEntry {
+            name: h.name.clone(),
+            ssh: Some(h.ssh_addr()),
+            identity: Some(self.client_key.clone()),
+            disk: h.disk.clone(),
+            known_hosts: Some(known_hosts.to_path_buf()),
+            extra: String::new(),
+        }
+    }
+
+    /// Writes `ferry.toml` for `hosts` and returns a runner for it. With moto, the
+    /// config names the records table and the runner gets moto's environment.
+    pub fn ferry(&self, store: &str, hosts: &[HostEntry]) -> Result<Ferry> {
+        let config = self.dir.path().join("ferry.toml");
+        let table = self.moto.as_ref().map(|_| TABLE);
+        write_config(&config, store, table, hosts)?;
+        let env = self.moto.as_ref().map(Moto::env).unwrap_or_default();
+        Ferry::new(&config, env)
+    }
+
+    /// A `file://` store inside the stack's directory.
+    pub fn file_store(&self, name: &str) -> String {
+        format!("file://{}", self.dir.path().join(name).display())
+    }
+}
