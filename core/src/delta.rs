@@ -3,6 +3,9 @@
 //! Used by failback and `restore --to-host`: only the chunks of the target point that do
 //! not already sit, byte for byte, at the same offset on the destination are written.
 
+use std::collections::HashMap;
+
+use crate::id::ChunkId;
 use crate::manifest::{ChunkRef, Manifest};
 
 /// A chunk of the target point that must be written at `offset`.
@@ -14,10 +17,16 @@ pub struct Write {
 
 /// The chunks of `target` that `base` does not already hold at the same offset.
 ///
-/// Both chunk lists are walked once, in order. A chunk counts as present only when the
-/// base has a chunk with the same id starting at the same offset, so the result is exact
-/// at chunk granularity: never misses a difference, may rewrite a little more.
+/// Both chunk lists are walked once, in order. A chunk counts as present when the base
+/// has a chunk with the same id starting at the same offset, or when it is all zeros and
+/// the base is all zeros over the same bytes: in long zero runs (free space) cut points
+/// fall every `max_size` bytes from the last content-defined cut, so a change before a
+/// run shifts the run's chunks without changing a byte of it. The result never misses a
+/// difference and may rewrite a little more.
 pub fn changed_chunks(base: &Manifest, target: &Manifest) -> Vec<Write> {
+    let mut zeros = ZeroIds::default();
+    let base_zero_runs = zero_runs(base, &mut zeros);
+    let mut runs = base_zero_runs.iter().peekable();
     let mut base_iter = base.offsets().peekable();
     let mut out = Vec::new();
     for (offset, chunk) in target.offsets() {
@@ -27,11 +36,52 @@ pub fn changed_chunks(base: &Manifest, target: &Manifest) -> Vec<Write> {
         let same = base_iter
             .peek()
             .is_some_and(|(o, c)| *o == offset && c.id == chunk.id);
-        if !same {
+        if same {
+            continue;
+        }
+        let end = offset + u64::from(chunk.len);
+        while runs.peek().is_some_and(|r| r.offset + r.len <= offset) {
+            runs.next();
+        }
+        let in_zero_run = zeros.is_zero(&chunk)
+            && runs
+                .peek()
+                .is_some_and(|r| r.offset <= offset && end <= r.offset + r.len);
+        if !in_zero_run {
             out.push(Write { offset, chunk });
         }
     }
     out
+}
+
+/// Ids of all-zero chunks, by length (a disk has few distinct lengths of them).
+#[derive(Default)]
+struct ZeroIds(HashMap<u32, ChunkId>);
+
+impl ZeroIds {
+    fn is_zero(&mut self, c: &ChunkRef) -> bool {
+        let id = self
+            .0
+            .entry(c.len)
+            .or_insert_with(|| ChunkId::of(&vec![0u8; c.len as usize]));
+        *id == c.id
+    }
+}
+
+/// The byte ranges of `m` made of all-zero chunks, merged, in order.
+fn zero_runs(m: &Manifest, zeros: &mut ZeroIds) -> Vec<Range> {
+    let mut runs: Vec<Range> = Vec::new();
+    for (offset, c) in m.offsets() {
+        if !zeros.is_zero(&c) {
+            continue;
+        }
+        let len = u64::from(c.len);
+        match runs.last_mut() {
+            Some(r) if r.offset + r.len == offset => r.len += len,
+            _ => runs.push(Range { offset, len }),
+        }
+    }
+    runs
 }
 
 /// A contiguous byte range.
@@ -76,6 +126,22 @@ mod tests {
         // because on the disk they would land at other offsets.
         let t = manifest(&[b"aaaaa", b"bbbb", b"cccc", b"dddd"]);
         assert_eq!(changed_chunks(&base, &t).len(), 4);
+    }
+
+    #[test]
+    fn shifted_zero_chunks_inside_zeros_are_not_rewritten() {
+        let z = vec![0u8; 4];
+        let z3 = vec![0u8; 3];
+        // Base: data then 3 zero chunks. Target: the data chunk grew by one byte and
+        // the zero run behind it is cut one byte later: same bytes, other chunks.
+        let base = manifest(&[b"abc", &z, &z, &z]);
+        let t = manifest(&[b"abcd", &z, &z, &z3]);
+        let w = changed_chunks(&base, &t);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].offset, 0);
+        // Zeros where the base had data must be written.
+        let t = manifest(&[&z3, &z, &z, &z]);
+        assert_eq!(changed_chunks(&base, &t).len(), 1);
     }
 
     #[test]
