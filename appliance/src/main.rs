@@ -122,9 +122,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             for h in &hosts {
                 let r = capture::capture_host(repo.clone(), records.as_ref(), h, &opts, &progress)
                     .await;
-                if let Err(e) = &r {
-                    tracing::error!(host = %h.name, "capture failed: {e:#}");
-                }
                 results.push((h.name.clone(), r));
             }
             return out.captures(results);

@@ -34,13 +34,29 @@ pub fn check(
     })
 }
 
-pub fn learn(
-    host: &str,
-    port: u16,
-    key: &PublicKey,
-    file: &Path,
-) -> Result<(), russh::keys::Error> {
-    known_hosts::learn_known_hosts_path(host, port, key, file)
+/// Appends the key in OpenSSH's format (`[host]:port alg key`, bare host on port 22).
+pub fn learn(host: &str, port: u16, key: &PublicKey, file: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let existing = std::fs::read(file).unwrap_or_default();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
+    if existing.last().is_some_and(|b| *b != b'\n') {
+        f.write_all(b"\n")?;
+    }
+    let name = if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    };
+    let mut key = key.clone();
+    key.set_comment("");
+    let encoded = key.to_openssh().map_err(std::io::Error::other)?;
+    writeln!(f, "{name} {}", encoded.trim_end())
 }
 
 #[cfg(test)]
