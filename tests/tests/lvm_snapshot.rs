@@ -1,0 +1,145 @@
+//! `snapshot = "lvm"`: the capture reads an LVM snapshot taken for it and removes it on
+//! every path. There is no device-mapper here, so the host gets stand-in `lvcreate`,
+//! `lvremove` and `sudo` commands (first on its PATH) that act on plain files under
+//! /dev/<vg>/ and log how they were called.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use ferry_tests::disk;
+use ferry_tests::stack::Stack;
+
+/// A fake volume group under /dev whose logical volume `root` is the host's disk image.
+struct FakeVg {
+    dir: PathBuf,
+}
+
+impl FakeVg {
+    fn new(disk: &Path) -> Result<Self> {
+        let name = format!("ferrytest{}-{}", std::process::id(), rand::random::<u32>());
+        let dir = Path::new("/dev").join(name);
+        std::fs::create_dir_all(&dir)?;
+        std::os::unix::fs::symlink(disk, dir.join("root"))?;
+        Ok(FakeVg { dir })
+    }
+
+    fn lv(&self) -> String {
+        self.dir.join("root").display().to_string()
+    }
+}
+
+impl Drop for FakeVg {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn install_stand_ins(stack: &Stack, host: &str, snapshot_is_broken: bool) -> Result<PathBuf> {
+    let h = stack.host(host);
+    let log = h.dir.join("lvm.log");
+    let make = if snapshot_is_broken {
+        // A snapshot device that cannot be read.
+        "mkdir \"/dev/$vg/$name\"".to_string()
+    } else {
+        // The snapshot holds the origin as it was; then the "live" origin keeps changing.
+        "cp \"$(readlink -f \"/dev/$origin\")\" \"/dev/$vg/$name\"\n\
+         printf 'WRITTEN-AFTER-SNAPSHOT' | dd of=\"$(readlink -f \"/dev/$origin\")\" bs=1 seek=4096 conv=notrunc status=none"
+            .to_string()
+    };
+    h.install_command(
+        "lvcreate",
+        &format!(
+            "#!/bin/sh\necho \"lvcreate $*\" >> {log}\n\
+             while [ $# -gt 0 ]; do case \"$1\" in --name) name=$2; shift 2;; --size) shift 2;; --snapshot) shift;; *) origin=$1; shift;; esac; done\n\
+             vg=${{origin%/*}}\n{make}\n",
+            log = log.display()
+        ),
+    )?;
+    h.install_command(
+        "lvremove",
+        &format!(
+            "#!/bin/sh\necho \"lvremove $*\" >> {log}\n[ \"$1\" = -f ] && shift\nrm -rf \"/dev/$1\"\n",
+            log = log.display()
+        ),
+    )?;
+    h.install_command(
+        "sudo",
+        &format!(
+            "#!/bin/sh\necho \"sudo $*\" >> {log}\n[ \"$1\" = -n ] || exit 1\nshift\nexec \"$@\"\n",
+            log = log.display()
+        ),
+    )?;
+    Ok(log)
+}
+
+#[test]
+fn lvm_capture_reads_the_snapshot_and_removes_it() -> Result<()> {
+    let (base, _) = disk::workload()?;
+    let mut stack = Stack::new()?;
+    stack.add_host("db1", Some(&base))?;
+    let vg = FakeVg::new(&stack.host("db1").disk)?;
+    let log = install_stand_ins(&stack, "db1", false)?;
+    let kh = stack.pinned_known_hosts()?;
+    let mut e = stack.entry("db1", &kh);
+    e.disk = PathBuf::from(vg.lv());
+    e.extra = "snapshot = \"lvm\"\nsudo = true\nsnapshot_size = \"2G\"\n".into();
+    let ferry = stack.ferry(&stack.file_store("s"), &[e])?;
+    ferry.json(&["store", "init"])?;
+
+    let c = ferry.json(&["capture", "db1"])?;
+    assert_eq!(c["consistency"], "lvm-snapshot");
+    let calls = std::fs::read_to_string(&log)?;
+    assert!(
+        calls.contains("sudo -n lvcreate --snapshot --name ferry-root-"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("--size 2G") && calls.contains("sudo -n lvremove -f"),
+        "{calls}"
+    );
+    assert!(calls.contains("sudo -n cat -- /dev/"), "{calls}");
+    // Only the origin is left in the volume group.
+    let left: Vec<_> = std::fs::read_dir(&vg.dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("root")]);
+
+    // The point is the disk as it was at the snapshot, not the live disk after it.
+    let out = stack.path().join("r.img");
+    ferry.json(&["restore", "db1", "--to", out.to_str().unwrap()])?;
+    assert_eq!(disk::sha256(&out)?, disk::sha256(&base)?);
+    assert_ne!(disk::sha256(&stack.host("db1").disk)?, disk::sha256(&base)?);
+    Ok(())
+}
+
+#[test]
+fn lvm_snapshot_is_removed_when_the_capture_fails() -> Result<()> {
+    let mut stack = Stack::new()?;
+    let d = stack.path().join("d.img");
+    std::fs::write(&d, vec![1u8; 1 << 20])?;
+    stack.add_host("db2", Some(&d))?;
+    let vg = FakeVg::new(&stack.host("db2").disk)?;
+    let log = install_stand_ins(&stack, "db2", true)?;
+    let kh = stack.pinned_known_hosts()?;
+    let mut e = stack.entry("db2", &kh);
+    e.disk = PathBuf::from(vg.lv());
+    e.extra = "snapshot = \"lvm\"\nsudo = true\n".into();
+    let ferry = stack.ferry(&stack.file_store("s"), &[e])?;
+    ferry.json(&["store", "init"])?;
+
+    let r = ferry.run(&["capture", "db2"])?;
+    assert_eq!(r.code, Some(1), "{}", r.stderr);
+    let calls = std::fs::read_to_string(&log)?;
+    assert!(
+        calls.contains("lvremove -f"),
+        "the snapshot must be removed on failure: {calls}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&vg.dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("root")]);
+    assert_eq!(ferry.json(&["points", "db2"])?.as_array().unwrap().len(), 0);
+    Ok(())
+}
