@@ -101,21 +101,23 @@ impl Output {
             return Ok(());
         }
         println!(
-            "{:<26} {:<22} {:>12} {:>12} {:<13}",
-            "POINT", "CREATED", "SIZE", "NEW", "CONSISTENCY"
+            "{:<26} {:<22} {:>12} {:>12} CONSISTENCY",
+            "POINT", "CREATED", "SIZE", "NEW"
         );
         for p in points {
             let created = p
                 .created
-                .format(&time::format_description::well_known::Rfc3339)
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]Z"
+                ))
                 .unwrap_or_default();
             println!(
-                "{:<26} {:<22} {:>12} {:>12} {:<13}",
+                "{:<26} {:<22} {:>12} {:>12} {}",
                 p.point,
                 created,
                 mib(p.image_size),
                 mib(p.stats.bytes_new),
-                p.consistency.to_string()
+                p.consistency
             );
         }
         Ok(())

@@ -10,13 +10,14 @@ pub fn ferry_bin() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("FERRY_BIN") {
         return Ok(PathBuf::from(p));
     }
-    // Tests run from <target>/<profile>/deps/; the binary is in <target>/<profile>/.
+    // Tests run from <target>/<profile>/deps/, binaries from <target>/<profile>/; ferry
+    // is in <target>/<profile>/.
     let exe = std::env::current_exe()?;
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("cannot locate the target directory")?;
-    let bin = profile_dir.join("ferry");
+    let mut dir = exe.parent().context("cannot locate the target directory")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("cannot locate the target directory")?;
+    }
+    let bin = dir.join("ferry");
     if !bin.exists() {
         bail!(
             "{} not built: run `cargo build --workspace --bins` first",

@@ -61,7 +61,7 @@ pub fn plan(index: &ChunkIndex, wanted: HashMap<ChunkId, Vec<u64>>) -> Result<Ve
         out.extend(cur);
     }
     // Pack order keeps reads of one pack together; it also makes runs repeatable.
-    out.sort_by(|a, b| (a.pack, a.offset).cmp(&(b.pack, b.offset)));
+    out.sort_by_key(|f| (f.pack, f.offset));
     Ok(out)
 }
 

@@ -30,16 +30,15 @@ impl RemoteReader {
             while let Some(msg) = ch.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => {
-                        if tx.send(Piece::Data(data)).await.is_err() {
+                        let sent = tx.send(Piece::Data(data)).await;
+                        if sent.is_err() {
                             // The reader is gone (the capture failed elsewhere): stop.
                             let _ = ch.close().await;
                             return;
                         }
                     }
-                    ChannelMsg::ExtendedData { data, .. } => {
-                        if stderr.len() < 64 << 10 {
-                            stderr.extend_from_slice(&data);
-                        }
+                    ChannelMsg::ExtendedData { data, .. } if stderr.len() < 64 << 10 => {
+                        stderr.extend_from_slice(&data);
                     }
                     ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
                     _ => {}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the demo and the tests need, idempotently: OpenSSH server and client,
+# e2fsprogs/rsync (the workload script), moto server and the aws CLI.
+set -euo pipefail
+
+need_apt=()
+command -v /usr/sbin/sshd >/dev/null || need_apt+=(openssh-server)
+command -v ssh-keygen >/dev/null || need_apt+=(openssh-client)
+command -v mkfs.ext4 >/dev/null || need_apt+=(e2fsprogs)
+command -v rsync >/dev/null || need_apt+=(rsync)
+command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# moto 5.2.1 breaks Step Functions executions after the first; 5.2.3 is the floor.
+if ! python3 - <<'PY' 2>/dev/null
+import importlib.metadata as m, sys
+v = tuple(int(x) for x in m.version("moto").split(".")[:3])
+import flask  # the server extra
+sys.exit(0 if v >= (5, 2, 3) else 1)
+PY
+then
+  echo "setup: installing moto[server]>=5.2.3"
+  python3 -m pip install -q 'moto[server]>=5.2.3'
+fi
+if ! command -v aws >/dev/null; then
+  echo "setup: installing the aws CLI"
+  python3 -m pip install -q awscli
+fi
+command -v moto_server >/dev/null || { echo "setup: moto_server not on PATH after install" >&2; exit 1; }
