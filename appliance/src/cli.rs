@@ -79,6 +79,9 @@ pub struct RestoreArgs {
     /// Write the image to this file.
     #[arg(long, conflicts_with = "to_host", required_unless_present = "to_host")]
     pub to: Option<PathBuf>,
+    /// With --to: make the file durable (fsync) before reporting success.
+    #[arg(long, requires = "to")]
+    pub fsync: bool,
     /// Write onto this host's disk (a host of the config), only where it differs.
     #[arg(long)]
     pub to_host: Option<String>,

@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .resolve_point(&args.host, args.point.as_deref())
                 .await?;
             if let Some(to) = &args.to {
-                let r = restore::restore_to_file(&repo, &m, to, &progress).await?;
+                let r = restore::restore_to_file(&repo, &m, to, args.fsync, &progress).await?;
                 out.restored_file(&r)?;
             } else if let Some(target) = &args.to_host {
                 let target = s.host(target)?;

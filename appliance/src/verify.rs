@@ -139,11 +139,17 @@ async fn check_pack(
         .filter(|e| used.contains(&e.id))
         .collect();
     let blob_errors = tokio::task::spawn_blocking(move || {
+        let mut dctx = match zstd::bulk::Decompressor::new() {
+            Ok(d) => d,
+            Err(e) => return vec![format!("pack {key2}: cannot create a zstd context: {e}")],
+        };
         wanted
             .iter()
             .filter_map(|e| {
                 let blob = &data2[e.offset as usize..(e.offset + u64::from(e.stored_len)) as usize];
-                open_blob(&key2, e, blob).err().map(|err| err.to_string())
+                open_blob(&mut dctx, &key2, e, blob)
+                    .err()
+                    .map(|err| err.to_string())
             })
             .collect::<Vec<_>>()
     })

@@ -5,7 +5,9 @@
 //! That makes the chunk list independent of how the stream was split into blocks: a
 //! capture over SSH (small packets) and a local read (large blocks) agree.
 
-use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+
+use bytes::Bytes;
 use fastcdc::v2020::{FastCDC, Normalization};
 use serde::{Deserialize, Serialize};
 
@@ -32,9 +34,9 @@ impl Default for ChunkerParams {
     fn default() -> Self {
         ChunkerParams {
             algorithm: ChunkAlgorithm::FastCdcV2020,
-            min_size: 16 * 1024,
-            avg_size: 64 * 1024,
-            max_size: 256 * 1024,
+            min_size: 8 * 1024,
+            avg_size: 32 * 1024,
+            max_size: 128 * 1024,
             normalization: 1,
         }
     }
@@ -77,42 +79,48 @@ impl ChunkerParams {
     }
 }
 
-/// Cuts a stream into chunks. Feed blocks with [`StreamChunker::push`], then call
-/// [`StreamChunker::finish`]; each returns the chunks completed so far, in order, as
-/// zero-copy slices of the buffered data.
+/// Cuts a stream into chunks. Feed blocks with [`StreamChunker::push_bytes`], then call
+/// [`StreamChunker::finish`]; each returns the chunks completed so far, in order.
+///
+/// Chunks inside a block are zero-copy slices of it; only a chunk that straddles two
+/// blocks is copied (at most one per block boundary).
 pub struct StreamChunker {
     params: ChunkerParams,
-    buf: BytesMut,
-    cuts: Vec<usize>,
+    /// Blocks not cut yet; the first starts at `pos`.
+    pending: VecDeque<Bytes>,
+    pos: usize,
+    /// Bytes pending, from `pos`.
+    len: usize,
+    /// Where FastCDC cuts a chunk that starts a run of at least `max_size` zeros. The
+    /// cut depends only on those bytes, so it is computed once and zero runs (free
+    /// space) are cut without scanning them.
+    zero_cut: usize,
 }
 
 impl StreamChunker {
     /// `params` must have passed [`ChunkerParams::validate`].
     pub fn new(params: ChunkerParams) -> Self {
+        let zeros = vec![0u8; params.max_size as usize];
+        let (_, zero_cut) = cdc(&params, &zeros).cut(0, zeros.len());
         StreamChunker {
             params,
-            buf: BytesMut::new(),
-            cuts: Vec::new(),
+            pending: VecDeque::new(),
+            pos: 0,
+            len: 0,
+            zero_cut,
         }
     }
 
-    /// Space to read into without an extra copy: reserve, read into the returned slice,
-    /// then [`StreamChunker::commit`] the bytes read.
-    pub fn spare(&mut self, want: usize) -> &mut [u8] {
-        let len = self.buf.len();
-        self.buf.resize(len + want, 0);
-        &mut self.buf[len..]
-    }
-
-    /// Keeps `used` bytes of the last [`StreamChunker::spare`] slice and cuts.
-    pub fn commit(&mut self, want: usize, used: usize, out: &mut Vec<Bytes>) {
-        let keep = self.buf.len() - want + used;
-        self.buf.truncate(keep);
-        self.cut(false, out);
-    }
-
     pub fn push(&mut self, data: &[u8], out: &mut Vec<Bytes>) {
-        self.buf.extend_from_slice(data);
+        self.push_bytes(Bytes::copy_from_slice(data), out);
+    }
+
+    pub fn push_bytes(&mut self, block: Bytes, out: &mut Vec<Bytes>) {
+        if block.is_empty() {
+            return;
+        }
+        self.len += block.len();
+        self.pending.push_back(block);
         self.cut(false, out);
     }
 
@@ -122,23 +130,75 @@ impl StreamChunker {
 
     fn cut(&mut self, eof: bool, out: &mut Vec<Bytes>) {
         let max = self.params.max_size as usize;
-        let len = self.buf.len();
-        if len == 0 || (!eof && len < max) {
-            return;
-        }
-        let p = &self.params;
-        let cdc = FastCDC::with_level(&self.buf, p.min_size, p.avg_size, p.max_size, p.level());
-        self.cuts.clear();
-        let mut pos = 0;
-        while pos < len && (eof || len - pos >= max) {
-            let (_, end) = cdc.cut(pos, len - pos);
-            self.cuts.push(end - pos);
-            pos = end;
-        }
-        for &n in &self.cuts {
-            out.push(self.buf.split_to(n).freeze());
+        while self.len > 0 && (eof || self.len >= max) {
+            let Some(first) = self.pending.front().cloned() else {
+                return;
+            };
+            let avail = first.len() - self.pos;
+            if avail >= max || (eof && self.pending.len() == 1) {
+                // Cut inside the first block while a whole window fits in it.
+                let c = cdc(&self.params, &first);
+                let mut pos = self.pos;
+                while first.len() - pos >= max
+                    || (eof && self.pending.len() == 1 && pos < first.len())
+                {
+                    let end = self.next_cut(&c, &first, pos);
+                    out.push(first.slice(pos..end));
+                    pos = end;
+                }
+                self.consume(pos - self.pos);
+            } else {
+                // The window straddles blocks: join just enough bytes to cut once.
+                let mut join = Vec::with_capacity(max);
+                for b in &self.pending {
+                    let start = if join.is_empty() { self.pos } else { 0 };
+                    let take = (max - join.len()).min(b.len() - start);
+                    join.extend_from_slice(&b[start..start + take]);
+                    if join.len() == max {
+                        break;
+                    }
+                }
+                let end = self.next_cut(&cdc(&self.params, &join), &join, 0);
+                out.push(Bytes::copy_from_slice(&join[..end]));
+                self.consume(end);
+            }
         }
     }
+
+    fn next_cut(&self, c: &FastCDC<'_>, data: &[u8], pos: usize) -> usize {
+        let max = self.params.max_size as usize;
+        if data.len() - pos >= max && crate::id::is_all_zero(&data[pos..pos + max]) {
+            pos + self.zero_cut
+        } else {
+            c.cut(pos, data.len() - pos).1
+        }
+    }
+
+    /// Drops `n` cut bytes from the front of the pending blocks.
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(first) = self.pending.front() else {
+                return;
+            };
+            let avail = first.len() - self.pos;
+            if n < avail {
+                self.pos += n;
+                return;
+            }
+            n -= avail;
+            self.pending.pop_front();
+            self.pos = 0;
+        }
+        if self.pending.front().is_some_and(|b| b.len() == self.pos) {
+            self.pending.pop_front();
+            self.pos = 0;
+        }
+    }
+}
+
+fn cdc<'a>(p: &ChunkerParams, data: &'a [u8]) -> FastCDC<'a> {
+    FastCDC::with_level(data, p.min_size, p.avg_size, p.max_size, p.level())
 }
 
 #[cfg(test)]
@@ -168,26 +228,15 @@ mod tests {
         let a = chunk_all(&d, 1 << 20);
         let b = chunk_all(&d, 4093);
         assert_eq!(a, b);
+        // Blocks smaller than a chunk, and blocks far larger.
+        assert_eq!(chunk_all(&d, 300), a);
+        assert_eq!(chunk_all(&d, 3 << 20), a);
         assert_eq!(a.concat(), d);
         assert!(a.len() > 20, "3 MiB of random data makes many chunks");
         let p = ChunkerParams::default();
         for c in &a[..a.len() - 1] {
             assert!(c.len() >= p.min_size as usize && c.len() <= p.max_size as usize);
         }
-    }
-
-    #[test]
-    fn spare_and_commit_match_push() {
-        let d = data(1 << 20);
-        let mut c = StreamChunker::new(ChunkerParams::default());
-        let mut out = Vec::new();
-        for b in d.chunks(100_000) {
-            let spare = c.spare(150_000);
-            spare[..b.len()].copy_from_slice(b);
-            c.commit(150_000, b.len(), &mut out);
-        }
-        c.finish(&mut out);
-        assert_eq!(out, chunk_all(&d, 1 << 20));
     }
 
     #[test]
@@ -202,9 +251,29 @@ mod tests {
     }
 
     #[test]
+    fn zero_runs_cut_exactly_like_fastcdc() {
+        // Data, a long zero run, data: the shortcut must give FastCDC's own cuts.
+        let mut d = data(1 << 20);
+        d.extend(vec![0u8; 3_000_000]);
+        d.extend(data(500_000));
+        let ours: Vec<usize> = chunk_all(&d, 1 << 20).iter().map(|c| c.len()).collect();
+        let small: Vec<usize> = chunk_all(&d, 100_000).iter().map(|c| c.len()).collect();
+        assert_eq!(ours, small);
+        let p = ChunkerParams::default();
+        let theirs: Vec<usize> =
+            FastCDC::with_level(&d, p.min_size, p.avg_size, p.max_size, p.level())
+                .map(|c| c.length)
+                .collect();
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
     fn zeros_cut_at_max_and_empty_input_gives_nothing() {
         let out = chunk_all(&vec![0u8; 1 << 20], 1 << 20);
-        assert_eq!(out.len(), 4);
+        assert_eq!(
+            out.len(),
+            (1 << 20) / ChunkerParams::default().max_size as usize
+        );
         assert!(chunk_all(&[], 10).is_empty());
     }
 

@@ -3,9 +3,7 @@
 //! Used by failback and `restore --to-host`: only the chunks of the target point that do
 //! not already sit, byte for byte, at the same offset on the destination are written.
 
-use std::collections::HashMap;
-
-use crate::id::ChunkId;
+use crate::id::ZeroIds;
 use crate::manifest::{ChunkRef, Manifest};
 
 /// A chunk of the target point that must be written at `offset`.
@@ -43,7 +41,7 @@ pub fn changed_chunks(base: &Manifest, target: &Manifest) -> Vec<Write> {
         while runs.peek().is_some_and(|r| r.offset + r.len <= offset) {
             runs.next();
         }
-        let in_zero_run = zeros.is_zero(&chunk)
+        let in_zero_run = zeros.id(chunk.len) == chunk.id
             && runs
                 .peek()
                 .is_some_and(|r| r.offset <= offset && end <= r.offset + r.len);
@@ -54,25 +52,11 @@ pub fn changed_chunks(base: &Manifest, target: &Manifest) -> Vec<Write> {
     out
 }
 
-/// Ids of all-zero chunks, by length (a disk has few distinct lengths of them).
-#[derive(Default)]
-struct ZeroIds(HashMap<u32, ChunkId>);
-
-impl ZeroIds {
-    fn is_zero(&mut self, c: &ChunkRef) -> bool {
-        let id = self
-            .0
-            .entry(c.len)
-            .or_insert_with(|| ChunkId::of(&vec![0u8; c.len as usize]));
-        *id == c.id
-    }
-}
-
 /// The byte ranges of `m` made of all-zero chunks, merged, in order.
 fn zero_runs(m: &Manifest, zeros: &mut ZeroIds) -> Vec<Range> {
     let mut runs: Vec<Range> = Vec::new();
     for (offset, c) in m.offsets() {
-        if !zeros.is_zero(&c) {
+        if zeros.id(c.len) != c.id {
             continue;
         }
         let len = u64::from(c.len);

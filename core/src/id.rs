@@ -66,9 +66,66 @@ impl<'de> Deserialize<'de> for ChunkId {
     }
 }
 
+/// Whether every byte is zero; word at a time, so that free space is recognised at
+/// memory speed.
+pub fn is_all_zero(data: &[u8]) -> bool {
+    let mut words = data.chunks_exact(64);
+    for w in &mut words {
+        let mut acc = 0u64;
+        for q in w.chunks_exact(8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(q);
+            acc |= u64::from_ne_bytes(a);
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    words.remainder().iter().all(|b| *b == 0)
+}
+
+/// Ids of all-zero chunks, by length. Disks hold long zero runs (free space), which cut
+/// into few distinct lengths; their ids are computed once instead of hashed each time.
+#[derive(Default)]
+pub struct ZeroIds(std::collections::HashMap<u32, ChunkId>);
+
+impl ZeroIds {
+    pub fn id(&mut self, len: u32) -> ChunkId {
+        *self
+            .0
+            .entry(len)
+            .or_insert_with(|| ChunkId::of(&vec![0u8; len as usize]))
+    }
+
+    /// The id of `data`, skipping the hash when it is all zeros.
+    pub fn id_of(&mut self, data: &[u8]) -> ChunkId {
+        if is_all_zero(data) {
+            self.id(data.len() as u32)
+        } else {
+            ChunkId::of(data)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_ids_match_real_hashes() {
+        let mut z = ZeroIds::default();
+        for len in [0usize, 1, 63, 64, 65, 4096, 262_144] {
+            let zeros = vec![0u8; len];
+            assert!(is_all_zero(&zeros));
+            assert_eq!(z.id_of(&zeros), ChunkId::of(&zeros));
+            let mut one = zeros.clone();
+            if len > 0 {
+                one[len - 1] = 1;
+                assert!(!is_all_zero(&one));
+                assert_eq!(z.id_of(&one), ChunkId::of(&one));
+            }
+        }
+    }
 
     #[test]
     fn hex_round_trip_and_known_vector() {

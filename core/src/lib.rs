@@ -10,6 +10,7 @@
 //! - [`repo_config`]: the store's `config` object (format version, chunker, compression).
 //! - [`layout`]: object keys inside a store (`config`, `packs/`, `index/`, `points/`).
 //! - [`pack`]: pack objects (compressed chunks plus a trailer that indexes them).
+//! - [`image_hash`]: the whole-image BLAKE3, hashed block by block in parallel.
 //! - [`index`]: index objects, mapping chunk id -> (pack, offset, length).
 //! - [`manifest`]: recovery-point manifests (the ordered chunk list of one image).
 //! - [`delta`]: which byte ranges of an image differ from another point.
@@ -20,6 +21,7 @@ pub mod chunking;
 pub mod delta;
 pub mod error;
 pub mod id;
+pub mod image_hash;
 pub mod index;
 pub mod layout;
 pub mod manifest;

@@ -174,15 +174,21 @@ pub fn parse_trailer(
     Ok(entries)
 }
 
-/// Decompresses one blob and checks it against its id.
-pub fn open_blob(pack: &str, entry: &PackEntry, blob: &[u8]) -> Result<Bytes, FormatError> {
-    let raw = zstd::bulk::decompress(blob, entry.raw_len as usize).map_err(|e| {
-        FormatError::Decompress {
-            chunk: entry.id,
-            pack: pack.to_string(),
-            detail: e.to_string(),
-        }
-    })?;
+/// Decompresses one blob and checks it against its id. `dctx` is reused across calls:
+/// a zstd context costs more to set up than a small chunk costs to decompress.
+pub fn open_blob(
+    dctx: &mut zstd::bulk::Decompressor<'static>,
+    pack: &str,
+    entry: &PackEntry,
+    blob: &[u8],
+) -> Result<Bytes, FormatError> {
+    let raw =
+        dctx.decompress(blob, entry.raw_len as usize)
+            .map_err(|e| FormatError::Decompress {
+                chunk: entry.id,
+                pack: pack.to_string(),
+                detail: e.to_string(),
+            })?;
     if raw.len() != entry.raw_len as usize || ChunkId::of(&raw) != entry.id {
         return Err(FormatError::ChunkHashMismatch {
             chunk: entry.id,
@@ -200,6 +206,10 @@ pub fn seal_blob(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dctx() -> zstd::bulk::Decompressor<'static> {
+        zstd::bulk::Decompressor::new().unwrap()
+    }
 
     fn sample() -> (FinishedPack, Vec<Vec<u8>>) {
         let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1000 + usize::from(i)]).collect();
@@ -219,7 +229,7 @@ mod tests {
         assert_eq!(p.id, ChunkId::of(&p.bytes));
         for (e, c) in entries.iter().zip(&chunks) {
             let blob = &p.bytes[e.offset as usize..(e.offset + u64::from(e.stored_len)) as usize];
-            assert_eq!(&open_blob("p", e, blob).unwrap()[..], &c[..]);
+            assert_eq!(&open_blob(&mut dctx(), "p", e, blob).unwrap()[..], &c[..]);
         }
         // Only the tail is needed: footer first, then exactly the trailer.
         let tl = trailer_len("p", &p.bytes[p.bytes.len() - FOOTER_LEN..]).unwrap();
@@ -235,7 +245,9 @@ mod tests {
             p.bytes[e.offset as usize..(e.offset + u64::from(e.stored_len)) as usize].to_vec();
         let last = blob.len() - 5;
         blob[last] ^= 0xff;
-        let err = open_blob("packs/ab/cd", &e, &blob).unwrap_err().to_string();
+        let err = open_blob(&mut dctx(), "packs/ab/cd", &e, &blob)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains(&e.id.to_hex()) && err.contains("packs/ab/cd"),
             "{err}"

@@ -5,6 +5,7 @@
 //! everything it names is durable; a capture killed earlier leaves packs that the next
 //! capture finds (see [`crate::repo::Repository::load_index`]) and does not upload again.
 
+mod blocks;
 mod pipeline;
 pub mod source;
 

@@ -12,10 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use anyhow::{anyhow, Context, Result};
+use blake3::hazmat::ChainingValue;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
 use ferry_core::chunking::StreamChunker;
-use ferry_core::id::PackId;
+use ferry_core::id::{PackId, ZeroIds};
+use ferry_core::image_hash;
 use ferry_core::index::ChunkIndex;
 use ferry_core::manifest::ChunkRef;
 use ferry_core::pack::{FinishedPack, PackBuilder, PackEntry};
@@ -23,9 +25,9 @@ use ferry_core::ChunkId;
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 
+use super::blocks;
 use crate::repo::Repository;
 
-const READ_BLOCK: usize = 4 << 20;
 const UPLOAD_CONCURRENCY: usize = 4;
 
 /// Counters the progress display reads while the pipeline runs.
@@ -52,6 +54,37 @@ struct Blob {
     data: Vec<u8>,
 }
 
+/// Work for the hash threads: a chunk (hash, dedupe, compress) or a whole read block
+/// (its share of the image hash).
+enum Work {
+    Chunk(usize, Bytes),
+    Block(u64, Bytes),
+}
+
+/// What the hash threads fill in, each at its own index.
+struct Shared {
+    index: Arc<ChunkIndex>,
+    counters: Arc<Counters>,
+    refs: Mutex<Vec<ChunkRef>>,
+    /// Chunks of this run already sent to the packer.
+    claimed: Mutex<HashSet<ChunkId>>,
+    block_cvs: Mutex<Vec<ChainingValue>>,
+    first_block: Mutex<Option<Bytes>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| anyhow!("pipeline state lock poisoned"))
+}
+
+/// Stores `v` at `i`, growing the vector with `fill` as needed.
+fn put_at<T: Clone>(v: &mut Vec<T>, i: usize, v_i: T, fill: T) {
+    if v.len() <= i {
+        v.resize(i + 1, fill);
+    }
+    v[i] = v_i;
+}
+
 /// Runs the pipeline over `source` until its end.
 pub async fn run(
     source: Box<dyn Read + Send>,
@@ -63,65 +96,49 @@ pub async fn run(
         .map(|n| n.get())
         .unwrap_or(2)
         .max(2);
-    let (work_tx, work_rx) = bounded::<(usize, Bytes)>(workers * 8);
-    let (hash_tx, hash_rx) = bounded::<Bytes>(64);
+    let (block_tx, block_rx) = bounded::<Bytes>(4);
+    let (work_tx, work_rx) = bounded::<Work>(workers * 8);
     let (blob_tx, blob_rx) = bounded::<Blob>(workers * 4);
     let (pack_tx, pack_rx) = mpsc::channel::<FinishedPack>(2);
-    let refs = Arc::new(Mutex::new(Vec::<ChunkRef>::new()));
-    let claimed = Arc::new(Mutex::new(HashSet::<ChunkId>::new()));
+    let shared = Arc::new(Shared {
+        index,
+        counters: counters.clone(),
+        refs: Mutex::new(Vec::new()),
+        claimed: Mutex::new(HashSet::new()),
+        block_cvs: Mutex::new(Vec::new()),
+        first_block: Mutex::new(None),
+    });
 
+    let spawn = |name: String| thread::Builder::new().name(name);
+    let reader = spawn("read".into()).spawn(move || blocks::read_stage(source, block_tx))?;
     let params = repo.config.chunker;
     let c = counters.clone();
-    let chunker = thread::Builder::new()
-        .name("chunk".into())
-        .spawn(move || chunk_stage(source, StreamChunker::new(params), work_tx, hash_tx, &c))?;
-    let hasher = thread::Builder::new()
-        .name("image-hash".into())
-        .spawn(move || {
-            let mut h = blake3::Hasher::new();
-            for b in hash_rx {
-                h.update(&b);
-            }
-            h.finalize().to_hex().to_string()
-        })?;
+    let chunker = spawn("chunk".into())
+        .spawn(move || chunk_stage(block_rx, StreamChunker::new(params), work_tx, &c))?;
     let level = repo.config.compression.level;
-    let mut worker_handles = Vec::new();
+    let mut hashers = Vec::new();
     for i in 0..workers {
-        let (rx, tx) = (work_rx.clone(), blob_tx.clone());
-        let (refs, claimed, index, c) = (
-            refs.clone(),
-            claimed.clone(),
-            index.clone(),
-            counters.clone(),
-        );
-        worker_handles.push(
-            thread::Builder::new()
-                .name(format!("hash-{i}"))
-                .spawn(move || hash_stage(rx, tx, &refs, &claimed, &index, level, &c))?,
-        );
+        let (rx, tx, sh) = (work_rx.clone(), blob_tx.clone(), shared.clone());
+        hashers.push(spawn(format!("hash-{i}")).spawn(move || hash_stage(rx, tx, &sh, level))?);
     }
     drop((work_rx, blob_tx));
     let target = repo.config.pack_target_size as usize;
-    let packer = thread::Builder::new()
-        .name("pack".into())
-        .spawn(move || pack_stage(blob_rx, pack_tx, target))?;
+    let packer = spawn("pack".into()).spawn(move || pack_stage(blob_rx, pack_tx, target))?;
 
     let uploaded = upload_stage(pack_rx, &repo, &counters).await;
 
     let joined = tokio::task::spawn_blocking(move || {
-        let image_size = join(chunker, "chunk")?;
-        let image_blake3 = hasher
-            .join()
-            .map_err(|_| anyhow!("image hash thread panicked"))?;
-        for w in worker_handles {
-            join(w, "hash")?;
+        let image_size = join(reader, "read")?;
+        join(chunker, "chunk")?;
+        for h in hashers {
+            join(h, "hash")?;
         }
         join(packer, "pack")?;
-        Ok::<_, anyhow::Error>((image_size, image_blake3))
+        Ok::<_, anyhow::Error>(image_size)
     })
     .await?;
     // A read error explains everything after it; an upload error explains a closed channel.
-    let (image_size, image_blake3) = match (joined, &uploaded) {
+    let image_size = match (joined, &uploaded) {
         (Err(e), Err(_)) if e.to_string().contains("channel closed") => {
             return Err(uploaded.err().unwrap_or(e))
         }
@@ -129,18 +146,17 @@ pub async fn run(
         (Ok(v), _) => v,
     };
     let packs = uploaded?;
-    let chunks = std::mem::take(
-        &mut *refs
-            .lock()
-            .map_err(|_| anyhow!("chunk list lock poisoned"))?,
-    );
+    let chunks = std::mem::take(&mut *lock(&shared.refs)?);
     if chunks.iter().any(|c| c.len == 0) {
         return Err(anyhow!("internal error: a chunk was not hashed"));
     }
+    let cvs = std::mem::take(&mut *lock(&shared.block_cvs)?);
+    let first = lock(&shared.first_block)?.take();
+    let image_blake3 = image_hash::combine(blocks::BLOCK as u64, image_size, &cvs, first.as_ref());
     Ok(PipelineResult {
         chunks,
         image_size,
-        image_blake3,
+        image_blake3: image_blake3.to_hex().to_string(),
         packs,
     })
 }
@@ -150,81 +166,62 @@ fn join<T>(h: thread::JoinHandle<Result<T>>, stage: &str) -> Result<T> {
 }
 
 fn chunk_stage(
-    mut source: Box<dyn Read + Send>,
+    blocks: Receiver<Bytes>,
     mut chunker: StreamChunker,
-    work: Sender<(usize, Bytes)>,
-    image: Sender<Bytes>,
-    counters: &Counters,
-) -> Result<u64> {
-    let closed = || anyhow!("pipeline channel closed");
-    let (mut seq, mut total, mut out) = (0usize, 0u64, Vec::new());
-    loop {
-        let spare = chunker.spare(READ_BLOCK);
-        let n = read_full(&mut source, spare)?;
-        chunker.commit(READ_BLOCK, n, &mut out);
-        total += n as u64;
-        counters.bytes_read.store(total, Ordering::Relaxed);
-        if n == 0 {
-            chunker.finish(&mut out);
-        }
-        for c in out.drain(..) {
-            image.send(c.clone()).map_err(|_| closed())?;
-            work.send((seq, c)).map_err(|_| closed())?;
-            seq += 1;
-        }
-        if n == 0 {
-            return Ok(total);
-        }
-    }
-}
-
-/// Fills `buf` unless the stream ends first; returns the bytes read (0 at the end).
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(anyhow::Error::new(e).context("reading the disk")),
-        }
-    }
-    Ok(n)
-}
-
-fn hash_stage(
-    rx: Receiver<(usize, Bytes)>,
-    tx: Sender<Blob>,
-    refs: &Mutex<Vec<ChunkRef>>,
-    claimed: &Mutex<HashSet<ChunkId>>,
-    index: &ChunkIndex,
-    level: i32,
+    work: Sender<Work>,
     counters: &Counters,
 ) -> Result<()> {
+    let closed = || anyhow!("pipeline channel closed");
+    let (mut seq, mut total, mut out) = (0usize, 0u64, Vec::new());
+    let mut send = |out: &mut Vec<Bytes>| {
+        for c in out.drain(..) {
+            work.send(Work::Chunk(seq, c)).map_err(|_| closed())?;
+            seq += 1;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    for (i, block) in blocks.iter().enumerate() {
+        total += block.len() as u64;
+        work.send(Work::Block(i as u64, block.clone()))
+            .map_err(|_| closed())?;
+        chunker.push_bytes(block, &mut out);
+        counters.bytes_read.store(total, Ordering::Relaxed);
+        send(&mut out)?;
+    }
+    chunker.finish(&mut out);
+    send(&mut out)
+}
+
+fn hash_stage(rx: Receiver<Work>, tx: Sender<Blob>, sh: &Shared, level: i32) -> Result<()> {
+    let mut zeros = ZeroIds::default();
     let mut compressor =
         zstd::bulk::Compressor::new(level).context("creating a zstd compressor")?;
-    for (seq, data) in rx {
-        let id = ChunkId::of(&data);
-        let len = data.len() as u32;
-        {
-            let mut r = refs
-                .lock()
-                .map_err(|_| anyhow!("chunk list lock poisoned"))?;
-            if r.len() <= seq {
-                r.resize(seq + 1, ChunkRef { id, len: 0 });
+    for work in rx {
+        let (seq, data) = match work {
+            Work::Block(i, block) => {
+                let cv = image_hash::block_cv(blocks::BLOCK as u64, i, &block);
+                put_at(&mut *lock(&sh.block_cvs)?, i as usize, cv, [0; 32]);
+                if i == 0 {
+                    *lock(&sh.first_block)? = Some(block);
+                }
+                continue;
             }
-            r[seq] = ChunkRef { id, len };
-        }
-        let new = !index.contains(&id)
-            && claimed
-                .lock()
-                .map_err(|_| anyhow!("dedupe lock poisoned"))?
-                .insert(id);
+            Work::Chunk(seq, data) => (seq, data),
+        };
+        let id = zeros.id_of(&data);
+        let len = data.len() as u32;
+        put_at(
+            &mut *lock(&sh.refs)?,
+            seq,
+            ChunkRef { id, len },
+            ChunkRef { id, len: 0 },
+        );
+        let new = !sh.index.contains(&id) && lock(&sh.claimed)?.insert(id);
         if !new {
             continue;
         }
-        counters.chunks_new.fetch_add(1, Ordering::Relaxed);
-        counters
+        sh.counters.chunks_new.fetch_add(1, Ordering::Relaxed);
+        sh.counters
             .bytes_new
             .fetch_add(u64::from(len), Ordering::Relaxed);
         let blob = compressor.compress(&data).context("compressing a chunk")?;

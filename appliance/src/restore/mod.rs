@@ -58,6 +58,7 @@ pub async fn restore_to_file(
     repo: &Repository,
     m: &Manifest,
     to: &Path,
+    fsync: bool,
     progress: &Progress,
 ) -> Result<FileRestoreReport> {
     let started = Instant::now();
@@ -81,7 +82,11 @@ pub async fn restore_to_file(
         Some(m.meta.image_size),
         move || w.load(std::sync::atomic::Ordering::Relaxed),
     );
-    let result = fetch::fetch_into(repo, fetches, file.clone(), true, written).await;
+    let mode = fetch::WriteMode {
+        skip_zeros: true,
+        durable: fsync,
+    };
+    let result = fetch::fetch_into(repo, fetches, file.clone(), mode, written).await;
     bar.finish();
     if let Err(e) = result {
         let _ = std::fs::remove_file(&partial);
@@ -90,8 +95,10 @@ pub async fn restore_to_file(
             to.display()
         )));
     }
-    file.sync_all()
-        .with_context(|| format!("syncing {}", partial.display()))?;
+    if fsync {
+        file.sync_all()
+            .with_context(|| format!("syncing {}", partial.display()))?;
+    }
     std::fs::rename(&partial, to)
         .with_context(|| format!("renaming {} into place", partial.display()))?;
     Ok(FileRestoreReport {

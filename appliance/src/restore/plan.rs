@@ -60,8 +60,12 @@ pub fn plan(index: &ChunkIndex, wanted: HashMap<ChunkId, Vec<u64>>) -> Result<Ve
         }
         out.extend(cur);
     }
-    // Pack order keeps reads of one pack together; it also makes runs repeatable.
-    out.sort_by_key(|f| (f.pack, f.offset));
+    // Captures pack chunks in image order, so reading in order of the first offset each
+    // read serves writes the image mostly front to back (fewer, larger extents).
+    out.sort_by_key(|f| {
+        let first = f.blobs.iter().flat_map(|(_, o)| o.iter().copied()).min();
+        (first, f.pack, f.offset)
+    });
     Ok(out)
 }
 

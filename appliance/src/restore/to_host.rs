@@ -137,9 +137,18 @@ async fn run(
         stage.set_len(m.meta.image_size)?;
         let stage = Arc::new(stage);
         let staged = Arc::new(AtomicU64::new(0));
-        fetch::fetch_into(repo, fetches, stage.clone(), false, staged)
-            .await
-            .with_context(|| format!("nothing was written to host {}", target.name))?;
+        fetch::fetch_into(
+            repo,
+            fetches,
+            stage.clone(),
+            fetch::WriteMode {
+                skip_zeros: false,
+                durable: false,
+            },
+            staged,
+        )
+        .await
+        .with_context(|| format!("nothing was written to host {}", target.name))?;
         let total = bytes_written;
         let sent = Arc::new(AtomicU64::new(0));
         let s = sent.clone();
