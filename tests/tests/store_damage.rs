@@ -120,5 +120,27 @@ fn corrupted_pack_is_named_and_nothing_is_restored() -> Result<()> {
     );
     assert!(!out.exists(), "nothing may be left at the target");
     assert!(!stack.path().join("restored.img.ferry-partial").exists());
+
+    // Onto a host: the damage is found while staging, before the host's disk is touched.
+    stack.add_host("target", None)?;
+    std::fs::write(&stack.host("target").disk, vec![9u8; base_len(&base)?])?;
+    let kh = stack.pinned_known_hosts()?;
+    let ferry = stack.ferry(
+        &stack.file_store("store"),
+        &[stack.entry("web2", &kh), stack.entry("target", &kh)],
+    )?;
+    let before = disk::sha256(&stack.host("target").disk)?;
+    let r = ferry.run(&["restore", "web2", "--to-host", "target"])?;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains(&pack_name) && r.stderr.contains("nothing was written"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(disk::sha256(&stack.host("target").disk)?, before);
     Ok(())
+}
+
+fn base_len(p: &std::path::Path) -> Result<usize> {
+    Ok(std::fs::metadata(p)?.len() as usize)
 }
