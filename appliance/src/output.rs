@@ -74,12 +74,12 @@ impl Output {
                         "{host}: point {} ({}) read {} in {:.1}s, new {} ({} of {} chunks), uploaded {}",
                         c.point,
                         c.consistency,
-                        mib(c.bytes_read),
-                        c.duration_s,
-                        mib(c.bytes_new),
-                        c.chunks_new,
-                        c.chunks,
-                        mib(c.bytes_uploaded)
+                        mib(c.stats.bytes_read),
+                        c.stats.duration_s,
+                        mib(c.stats.bytes_new),
+                        c.stats.chunks_new,
+                        c.stats.chunks,
+                        mib(c.stats.bytes_uploaded)
                     ),
                     Err(e) => eprintln!("error: {e:#}"),
                 }

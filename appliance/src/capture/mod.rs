@@ -36,15 +36,12 @@ pub struct CaptureReport {
     pub image_size: u64,
     pub image_blake3: String,
     pub consistency: Consistency,
-    pub bytes_read: u64,
-    pub bytes_new: u64,
-    pub bytes_uploaded: u64,
-    pub chunks: u64,
-    pub chunks_new: u64,
-    pub packs_uploaded: u64,
+    /// `bytes_read`, `bytes_new`, `bytes_uploaded`, `chunks`, `chunks_new`,
+    /// `packs_uploaded`, `duration_s`, as stored with the point.
+    #[serde(flatten)]
+    pub stats: CaptureStats,
     /// Packs left by an interrupted capture that this one indexed and reused.
     pub packs_recovered: usize,
-    pub duration_s: f64,
 }
 
 pub struct CaptureOptions {
@@ -138,7 +135,8 @@ pub async fn capture_host(
             .await
             .with_context(|| format!("recording point {point} in DynamoDB"))?;
     }
-    let s = &manifest.meta.stats;
+    let mut stats = manifest.meta.stats.clone();
+    stats.duration_s = started.elapsed().as_secs_f64();
     Ok(CaptureReport {
         host: h.name.clone(),
         point,
@@ -146,14 +144,8 @@ pub async fn capture_host(
         image_size: manifest.meta.image_size,
         image_blake3: manifest.meta.image_blake3.clone(),
         consistency: manifest.meta.consistency,
-        bytes_read: s.bytes_read,
-        bytes_new: s.bytes_new,
-        bytes_uploaded: s.bytes_uploaded,
-        chunks: s.chunks,
-        chunks_new: s.chunks_new,
-        packs_uploaded: s.packs_uploaded,
+        stats,
         packs_recovered: loaded.recovered_packs,
-        duration_s: started.elapsed().as_secs_f64(),
     })
 }
 

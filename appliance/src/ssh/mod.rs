@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use russh::client;
+use russh::client::Msg;
 use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
-use russh::{cipher, ChannelMsg, Preferred};
+use russh::{cipher, Channel, Preferred};
 
 pub use known_hosts::fingerprint;
 pub use remote_io::{RemoteReader, RemoteWriter};
@@ -248,9 +249,9 @@ impl SshSession {
         })
     }
 
-    /// Runs a command with a small output; returns exit status, stdout, stderr.
-    pub async fn run(&self, cmd: &str) -> Result<(u32, Vec<u8>, Vec<u8>)> {
-        let mut ch = self
+    /// Opens a channel and starts `cmd` on it.
+    async fn exec(&self, cmd: &str) -> Result<Channel<Msg>> {
+        let ch = self
             .handle
             .channel_open_session()
             .await
@@ -258,15 +259,12 @@ impl SshSession {
         ch.exec(true, cmd)
             .await
             .with_context(|| format!("host {}: cannot run {cmd:?}", self.name))?;
-        let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
-        while let Some(msg) = ch.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                _ => {}
-            }
-        }
+        Ok(ch)
+    }
+
+    /// Runs a command with a small output; returns exit status, stdout, stderr.
+    pub async fn run(&self, cmd: &str) -> Result<(u32, Vec<u8>, Vec<u8>)> {
+        let (status, out, err) = remote_io::collect(self.exec(cmd).await?).await;
         let status = status
             .ok_or_else(|| anyhow!("host {}: {cmd:?} ended without an exit status", self.name))?;
         Ok((status, out, err))
@@ -287,27 +285,13 @@ impl SshSession {
 
     /// Starts a command whose stdout is read as a stream (a disk read).
     pub async fn read_stream(&self, cmd: &str) -> Result<RemoteReader> {
-        let ch = self
-            .handle
-            .channel_open_session()
-            .await
-            .with_context(|| format!("host {}: cannot open a channel", self.name))?;
-        ch.exec(true, cmd)
-            .await
-            .with_context(|| format!("host {}: cannot run {cmd:?}", self.name))?;
+        let ch = self.exec(cmd).await?;
         Ok(RemoteReader::spawn(self.name.clone(), cmd.to_string(), ch))
     }
 
     /// Starts a command whose stdin is written as a stream (a disk write).
     pub async fn write_stream(&self, cmd: &str) -> Result<RemoteWriter> {
-        let ch = self
-            .handle
-            .channel_open_session()
-            .await
-            .with_context(|| format!("host {}: cannot open a channel", self.name))?;
-        ch.exec(true, cmd)
-            .await
-            .with_context(|| format!("host {}: cannot run {cmd:?}", self.name))?;
+        let ch = self.exec(cmd).await?;
         Ok(RemoteWriter::new(self.name.clone(), cmd.to_string(), ch))
     }
 

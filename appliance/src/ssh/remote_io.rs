@@ -111,20 +111,12 @@ impl RemoteWriter {
     }
 
     /// Closes stdin and waits for the command; fails unless it exits 0.
-    pub async fn finish(mut self) -> Result<Vec<u8>> {
+    pub async fn finish(self) -> Result<Vec<u8>> {
         self.ch
             .eof()
             .await
             .with_context(|| format!("host {}: closing stdin of `{}`", self.host, self.cmd))?;
-        let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
-        while let Some(msg) = self.ch.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => out.extend_from_slice(&data),
-                ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
-                _ => {}
-            }
-        }
+        let (status, out, err) = collect(self.ch).await;
         match status {
             Some(0) => Ok(out),
             Some(code) => bail!(
@@ -140,4 +132,18 @@ impl RemoteWriter {
             ),
         }
     }
+}
+
+/// Reads a channel to its end: exit status (if the command sent one), stdout, stderr.
+pub(super) async fn collect(mut ch: Channel<Msg>) -> (Option<u32>, Vec<u8>, Vec<u8>) {
+    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
+    while let Some(msg) = ch.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => out.extend_from_slice(&data),
+            ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
+            _ => {}
+        }
+    }
+    (status, out, err)
 }
