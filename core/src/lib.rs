@@ -14,11 +14,13 @@
 //! - [`index`]: index objects, mapping chunk id -> (pack, offset, length).
 //! - [`manifest`]: recovery-point manifests (the ordered chunk list of one image).
 //! - [`delta`]: which byte ranges of an image differ from another point.
+//! - [`ebs`]: a point as 512 KiB EBS snapshot blocks; which blocks a child changes.
 //! - [`records`]: DynamoDB record types for hosts and recovery points.
 //! - [`error`]: the typed errors of decoding and validating stored objects.
 
 pub mod chunking;
 pub mod delta;
+pub mod ebs;
 pub mod error;
 pub mod id;
 pub mod image_hash;
