@@ -6,24 +6,21 @@
 //! # Layout
 //! - [`cli`]: the command line; [`settings`]: `ferry.toml`.
 //! - [`ssh`]: russh sessions, host-key pinning, streamed remote commands.
-//! - [`store`]: the object-storage port and its file and S3 adapters;
-//!   [`repo`]: a store opened for use (config, index, packs, points).
+//! - The store itself (backends, the opened repository, AWS clients) is the
+//!   `ferry-store` crate, shared with the cloud functions.
 //! - [`capture`]: the streaming capture pipeline and its sources.
 //! - [`restore`]: restore to a file, or a delta restore onto a host.
-//! - [`verify`]: store checks. [`db`]: DynamoDB records. [`aws`]: SDK clients.
+//! - [`verify`]: store checks. [`db`]: DynamoDB records.
 //! - [`progress`], [`output`]: what the operator sees.
 
-mod aws;
 mod capture;
 mod cli;
 mod db;
 mod output;
 mod progress;
-mod repo;
 mod restore;
 mod settings;
 mod ssh;
-mod store;
 mod verify;
 
 use std::process::ExitCode;
@@ -33,8 +30,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use cli::{Cli, Command, StoreCommand};
+use ferry_store::Repository;
 use progress::Progress;
-use repo::Repository;
 use settings::Settings;
 
 fn main() -> ExitCode {
@@ -87,8 +84,8 @@ fn load_settings(cli: &Cli) -> Result<Settings> {
 }
 
 async fn open_repo(s: &Settings) -> Result<Repository> {
-    let backend = store::Backend::open(&s.store, &s.aws).await?;
-    Repository::open(backend).await
+    let backend = ferry_store::Backend::open(&s.store, &s.aws).await?;
+    Ok(Repository::open(backend).await?)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -97,7 +94,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     let progress = Progress::new(cli.json);
     match &cli.command {
         Command::Store(StoreCommand::Init) => {
-            let backend = store::Backend::open(&s.store, &s.aws).await?;
+            let backend = ferry_store::Backend::open(&s.store, &s.aws).await?;
             let (repo, created) = Repository::init(backend).await?;
             out.store_init(&repo, created)?;
         }
@@ -110,7 +107,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let repo = Arc::new(open_repo(&s).await?);
             let records = match &s.aws.table {
                 Some(t) => Some(db::Records::new(
-                    aws::dynamodb_client(&s.aws).await,
+                    ferry_store::aws::dynamodb_client(&s.aws).await,
                     t.clone(),
                 )),
                 None => None,

@@ -8,9 +8,9 @@ use ferry_core::manifest::PointMeta;
 use serde::Serialize;
 
 use crate::capture::CaptureReport;
-use crate::repo::Repository;
 use crate::restore::{FileRestoreReport, HostRestoreReport};
 use crate::verify::VerifyReport;
+use ferry_store::repo::Repository;
 
 pub struct Output {
     json: bool,

@@ -14,7 +14,7 @@ use ferry_core::ChunkId;
 use futures::{stream, StreamExt};
 use serde::Serialize;
 
-use crate::repo::{Repository, IO_CONCURRENCY};
+use ferry_store::repo::{Repository, IO_CONCURRENCY};
 
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {

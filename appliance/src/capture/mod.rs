@@ -3,7 +3,7 @@
 //! Order of writes is what makes a capture crash-safe: packs first (by the pipeline),
 //! then one index object naming them, then the point. A point therefore exists only when
 //! everything it names is durable; a capture killed earlier leaves packs that the next
-//! capture finds (see [`crate::repo::Repository::load_index`]) and does not upload again.
+//! capture finds (see [`ferry_store::repo::Repository::load_index`]) and does not upload again.
 
 mod blocks;
 mod pipeline;
@@ -23,9 +23,9 @@ pub use pipeline::Counters;
 
 use crate::db::Records;
 use crate::progress::Progress;
-use crate::repo::Repository;
 use crate::settings::{HostConfig, SnapshotMethod};
 use crate::ssh::{quote, SshSession};
+use ferry_store::repo::Repository;
 
 /// What `ferry capture --json` prints for each host.
 #[derive(Debug, Clone, Serialize)]

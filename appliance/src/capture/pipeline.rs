@@ -26,7 +26,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 
 use super::blocks;
-use crate::repo::Repository;
+use ferry_store::repo::Repository;
 
 const UPLOAD_CONCURRENCY: usize = 4;
 

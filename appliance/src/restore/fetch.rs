@@ -15,7 +15,7 @@ use ferry_core::pack::open_blob;
 use futures::{stream, StreamExt, TryStreamExt};
 
 use super::plan::Fetch;
-use crate::repo::Repository;
+use ferry_store::repo::Repository;
 
 thread_local! {
     /// One zstd context per blocking thread, reused for every chunk it opens.

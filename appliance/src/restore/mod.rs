@@ -24,7 +24,7 @@ use serde::Serialize;
 pub use to_host::{restore_to_host, HostRestoreReport, ToHostOptions};
 
 use crate::progress::Progress;
-use crate::repo::Repository;
+use ferry_store::repo::Repository;
 
 #[derive(Debug, Serialize)]
 pub struct FileRestoreReport {

@@ -20,9 +20,9 @@ use serde::Serialize;
 
 use super::{fetch, placements, plan};
 use crate::progress::Progress;
-use crate::repo::Repository;
 use crate::settings::HostConfig;
 use crate::ssh::{quote, SshSession};
+use ferry_store::repo::Repository;
 
 #[derive(Debug, Serialize)]
 pub struct HostRestoreReport {

@@ -22,3 +22,17 @@ pub enum BackendError {
         retryable: bool,
     },
 }
+
+impl BackendError {
+    /// Whether the same call may succeed later (throttling, timeouts, a dropped connection).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BackendError::S3 { retryable, .. } => *retryable,
+            BackendError::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut
+            ),
+            _ => false,
+        }
+    }
+}

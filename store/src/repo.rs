@@ -1,7 +1,6 @@
 //! A store opened for use: its config, its chunk index, and typed reads and writes of
 //! packs, index objects and points on top of a [`Backend`].
 
-use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use ferry_core::id::PackId;
 use ferry_core::index::{ChunkIndex, IndexFile};
@@ -12,7 +11,10 @@ use ferry_core::repo_config::RepoConfig;
 use ferry_core::ChunkId;
 use futures::{stream, StreamExt, TryStreamExt};
 
-use crate::store::{Backend, BackendError, ObjectInfo};
+use crate::backend::{Backend, BackendError, ObjectInfo};
+use crate::error::RepoError;
+
+type Result<T, E = RepoError> = std::result::Result<T, E>;
 
 /// How many objects are fetched or stored at once.
 pub const IO_CONCURRENCY: usize = 8;
@@ -33,9 +35,7 @@ impl Repository {
     /// Creates the store's config if there is none; returns whether it was created.
     pub async fn init(backend: Backend) -> Result<(Self, bool)> {
         if let Backend::S3(s3) = &backend {
-            s3.ensure_bucket()
-                .await
-                .context("creating the store bucket")?;
+            s3.ensure_bucket().await?;
         }
         match backend.get(layout::CONFIG).await {
             Ok(bytes) => {
@@ -46,29 +46,24 @@ impl Repository {
                 let config = RepoConfig::new(hex::encode(rand::random::<[u8; 16]>()));
                 backend
                     .put(layout::CONFIG, Bytes::from(config.to_json()))
-                    .await
-                    .with_context(|| format!("writing the config of {}", backend.describe()))?;
+                    .await?;
                 Ok((Repository { backend, config }, true))
             }
-            Err(e) => {
-                Err(e).with_context(|| format!("reading the config of {}", backend.describe()))
-            }
+            Err(e) => Err(e.into()),
         }
     }
 
     pub async fn open(backend: Backend) -> Result<Self> {
         let bytes = match backend.get(layout::CONFIG).await {
             Ok(b) => b,
-            Err(BackendError::NotFound { .. }) => bail!(
-                "no Ferry store at {} (no config object): run `ferry store init` first",
-                backend.describe()
-            ),
-            Err(e) => {
-                return Err(e).with_context(|| format!("opening store {}", backend.describe()))
+            Err(BackendError::NotFound { .. }) => {
+                return Err(RepoError::NotInitialised {
+                    store: backend.describe(),
+                })
             }
+            Err(e) => return Err(e.into()),
         };
-        let config = RepoConfig::from_json(&bytes)
-            .with_context(|| format!("store {}", backend.describe()))?;
+        let config = RepoConfig::from_json(&bytes)?;
         Ok(Repository { backend, config })
     }
 
@@ -77,19 +72,11 @@ impl Repository {
     /// that the next reader need not do it again.
     pub async fn load_index(&self) -> Result<LoadedIndex> {
         let mut index = ChunkIndex::default();
-        let objects = self
-            .backend
-            .list(layout::INDEX)
-            .await
-            .context("listing index objects")?;
+        let objects = self.backend.list(layout::INDEX).await?;
         let files: Vec<IndexFile> = stream::iter(objects)
             .map(|o| async move {
-                let bytes = self
-                    .backend
-                    .get(&o.key)
-                    .await
-                    .with_context(|| format!("reading {}", o.key))?;
-                IndexFile::decode(&o.key, &bytes).map_err(anyhow::Error::from)
+                let bytes = self.backend.get(&o.key).await?;
+                Ok::<_, RepoError>(IndexFile::decode(&o.key, &bytes)?)
             })
             .buffer_unordered(IO_CONCURRENCY)
             .try_collect()
@@ -97,8 +84,9 @@ impl Repository {
         for f in &files {
             index.add_file(f);
         }
-        let packs = self.list_packs().await?;
-        let orphans: Vec<(PackId, ObjectInfo)> = packs
+        let orphans: Vec<(PackId, ObjectInfo)> = self
+            .list_packs()
+            .await?
             .into_iter()
             .filter(|(id, _)| !index.has_pack(id))
             .collect();
@@ -111,7 +99,7 @@ impl Repository {
         let recovered: Vec<(PackId, Vec<PackEntry>)> = stream::iter(orphans)
             .map(|(id, info)| async move {
                 let entries = self.read_pack_trailer(&info.key, info.size).await?;
-                Ok::<_, anyhow::Error>((id, entries))
+                Ok::<_, RepoError>((id, entries))
             })
             .buffer_unordered(IO_CONCURRENCY)
             .try_collect()
@@ -133,11 +121,7 @@ impl Repository {
 
     /// Every pack object, with its id.
     pub async fn list_packs(&self) -> Result<Vec<(PackId, ObjectInfo)>> {
-        let objects = self
-            .backend
-            .list(layout::PACKS)
-            .await
-            .context("listing packs")?;
+        let objects = self.backend.list(layout::PACKS).await?;
         Ok(objects
             .into_iter()
             .filter_map(|o| layout::pack_id_of_key(&o.key).map(|id| (id, o)))
@@ -147,17 +131,12 @@ impl Repository {
     /// Reads a pack's trailer with one ranged read in the common case.
     pub async fn read_pack_trailer(&self, key: &str, size: u64) -> Result<Vec<PackEntry>> {
         let guess = size.min(64 << 10);
-        let tail = self
-            .backend
-            .get_range(key, size - guess, guess)
-            .await
-            .with_context(|| format!("reading the trailer of {key}"))?;
+        let tail = self.backend.get_range(key, size - guess, guess).await?;
         let need = pack::trailer_len(key, &tail[tail.len().saturating_sub(FOOTER_LEN)..])? as u64;
         let tail = if need > guess {
             self.backend
                 .get_range(key, size.saturating_sub(need), need)
-                .await
-                .with_context(|| format!("reading the trailer of {key}"))?
+                .await?
         } else {
             tail
         };
@@ -166,10 +145,7 @@ impl Repository {
 
     pub async fn upload_pack(&self, p: &FinishedPack) -> Result<()> {
         let key = layout::pack_key(&p.id);
-        self.backend
-            .put(&key, p.bytes.clone())
-            .await
-            .with_context(|| format!("uploading pack {key}"))
+        Ok(self.backend.put(&key, p.bytes.clone()).await?)
     }
 
     /// Writes an index object named by the hash of its content; returns its size.
@@ -177,10 +153,7 @@ impl Repository {
         let bytes = f.encode();
         let key = layout::index_key(&ChunkId::of(&bytes));
         let len = bytes.len() as u64;
-        self.backend
-            .put(&key, bytes)
-            .await
-            .with_context(|| format!("writing index object {key}"))?;
+        self.backend.put(&key, bytes).await?;
         Ok(len)
     }
 
@@ -189,21 +162,14 @@ impl Repository {
         let key = layout::point_key(&m.meta.host, &m.meta.point);
         let bytes = Bytes::from(m.encode()?);
         let len = bytes.len() as u64;
-        self.backend
-            .put(&key, bytes)
-            .await
-            .with_context(|| format!("writing point {key}"))?;
+        self.backend.put(&key, bytes).await?;
         Ok((key, len))
     }
 
     /// Point ids of a host, oldest first.
     pub async fn list_points(&self, host: &str) -> Result<Vec<String>> {
         let prefix = layout::points_prefix(host);
-        let objects = self
-            .backend
-            .list(&prefix)
-            .await
-            .with_context(|| format!("listing points of host {host}"))?;
+        let objects = self.backend.list(&prefix).await?;
         let mut ids: Vec<String> = objects
             .into_iter()
             .filter_map(|o| o.key.strip_prefix(&prefix).map(str::to_string))
@@ -215,11 +181,7 @@ impl Repository {
 
     /// Hosts that have points in this store.
     pub async fn list_hosts(&self) -> Result<Vec<String>> {
-        let objects = self
-            .backend
-            .list(layout::POINTS)
-            .await
-            .context("listing points")?;
+        let objects = self.backend.list(layout::POINTS).await?;
         let mut hosts: Vec<String> = objects
             .iter()
             .filter_map(|o| {
@@ -237,29 +199,45 @@ impl Repository {
         let key = layout::point_key(host, point);
         let bytes = match self.backend.get(&key).await {
             Ok(b) => b,
-            Err(BackendError::NotFound { .. }) => bail!("host {host} has no point {point}"),
-            Err(e) => return Err(e).with_context(|| format!("reading point {key}")),
+            Err(BackendError::NotFound { .. }) => {
+                return Err(RepoError::NoSuchPoint {
+                    host: host.to_string(),
+                    point: point.to_string(),
+                })
+            }
+            Err(e) => return Err(e.into()),
         };
         Ok(Manifest::decode(&key, &bytes)?)
     }
 
-    /// The point named by `point`, or the newest one of `host`.
+    /// The point named by `point` (its id or a unique suffix), or the newest of `host`.
     pub async fn resolve_point(&self, host: &str, point: Option<&str>) -> Result<Manifest> {
+        let ids = self.list_points(host).await?;
         let id = match point {
             Some(p) => {
-                let ids = self.list_points(host).await?;
                 let matching: Vec<&String> = ids
                     .iter()
                     .filter(|i| i.as_str() == p || i.ends_with(p))
                     .collect();
                 match matching.as_slice() {
                     [one] => (*one).clone(),
-                    [] => bail!("host {host} has no point {p} (see `ferry points {host}`)"),
-                    _ => bail!("point {p} is ambiguous for host {host}"),
+                    [] => {
+                        return Err(RepoError::NoSuchPoint {
+                            host: host.to_string(),
+                            point: p.to_string(),
+                        })
+                    }
+                    many => {
+                        return Err(RepoError::AmbiguousPoint {
+                            host: host.to_string(),
+                            point: p.to_string(),
+                            matches: many.len(),
+                        })
+                    }
                 }
             }
-            None => self.list_points(host).await?.pop().with_context(|| {
-                format!("host {host} has no recovery points yet (run `ferry capture {host}`)")
+            None => ids.last().cloned().ok_or_else(|| RepoError::NoPoints {
+                host: host.to_string(),
             })?,
         };
         self.read_point(host, &id).await
@@ -268,9 +246,6 @@ impl Repository {
     /// Reads a byte range of a pack.
     pub async fn read_pack_range(&self, pack: &PackId, offset: u64, len: u64) -> Result<Bytes> {
         let key = layout::pack_key(pack);
-        self.backend
-            .get_range(&key, offset, len)
-            .await
-            .with_context(|| format!("reading pack {key}"))
+        Ok(self.backend.get_range(&key, offset, len).await?)
     }
 }

@@ -1,0 +1,19 @@
+//! `ferry-store`: a Ferry store opened for reading and writing, in a local directory or
+//! in S3. The appliance writes captures through it; the cloud functions read points and
+//! chunks through it. The format itself is `ferry-core`'s.
+//!
+//! # Layout
+//! - [`backend`]: the object-storage port (`put`, `get`, `get_range`, `list`) and its
+//!   `file://` and `s3://` adapters.
+//! - [`repo`]: a store opened for use: its config, its chunk index, packs, points.
+//! - [`aws`]: the one place AWS SDK clients are built (endpoint override honoured).
+//! - [`error`]: the typed errors of [`repo`].
+
+pub mod aws;
+pub mod backend;
+pub mod error;
+pub mod repo;
+
+pub use backend::{Backend, BackendError};
+pub use error::RepoError;
+pub use repo::Repository;
