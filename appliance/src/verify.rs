@@ -33,7 +33,7 @@ pub async fn verify(
     read_data: bool,
 ) -> Result<VerifyReport> {
     let mut report = VerifyReport::default();
-    let index = repo.load_index().await?.index;
+    let index = repo.read_index().await?.index;
     let packs: HashMap<PackId, u64> = repo
         .list_packs()
         .await?

@@ -69,8 +69,17 @@ impl Repository {
 
     /// Reads every index object; packs that no index names (an interrupted capture's)
     /// are indexed from their own trailers, and an index object is written for them so
-    /// that the next reader need not do it again.
+    /// that the next reader need not do it again. For writers (captures).
     pub async fn load_index(&self) -> Result<LoadedIndex> {
+        self.load_index_inner(true).await
+    }
+
+    /// Like [`Repository::load_index`], but never writes to the store (restore, verify).
+    pub async fn read_index(&self) -> Result<LoadedIndex> {
+        self.load_index_inner(false).await
+    }
+
+    async fn load_index_inner(&self, write_recovered: bool) -> Result<LoadedIndex> {
         let mut index = ChunkIndex::default();
         let objects = self.backend.list(layout::INDEX).await?;
         let files: Vec<IndexFile> = stream::iter(objects)
@@ -112,7 +121,9 @@ impl Repository {
             packs = file.packs.len(),
             "indexed packs left by an interrupted capture"
         );
-        self.write_index(&file).await?;
+        if write_recovered {
+            self.write_index(&file).await?;
+        }
         Ok(LoadedIndex {
             index,
             recovered_packs: file.packs.len(),

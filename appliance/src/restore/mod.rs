@@ -62,7 +62,7 @@ pub async fn restore_to_file(
     progress: &Progress,
 ) -> Result<FileRestoreReport> {
     let started = Instant::now();
-    let loaded = repo.load_index().await?;
+    let loaded = repo.read_index().await?;
     let offsets: Vec<(u64, ChunkId)> = m.offsets().map(|(o, c)| (o, c.id)).collect();
     let fetches = plan::plan(
         &loaded.index,

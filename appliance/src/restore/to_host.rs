@@ -128,7 +128,7 @@ async fn run(
 
     if !writes.is_empty() {
         // Stage and verify every chunk to write before the host's disk is touched.
-        let loaded = repo.load_index().await?;
+        let loaded = repo.read_index().await?;
         let fetches = plan::plan(
             &loaded.index,
             placements(writes.iter().map(|w| (w.offset, &w.chunk.id))),
