@@ -16,6 +16,7 @@
 //! - [`delta`]: which byte ranges of an image differ from another point.
 //! - [`ebs`]: a point as 512 KiB EBS snapshot blocks; which blocks a child changes.
 //! - [`records`]: DynamoDB record types for hosts and recovery points.
+//! - [`steps`]: typed inputs and outputs of the state-machine steps, and error names.
 //! - [`error`]: the typed errors of decoding and validating stored objects.
 
 pub mod chunking;
@@ -30,6 +31,7 @@ pub mod manifest;
 pub mod pack;
 pub mod records;
 pub mod repo_config;
+pub mod steps;
 
 pub use error::FormatError;
 pub use id::ChunkId;

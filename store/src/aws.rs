@@ -14,7 +14,8 @@ pub struct AwsSettings {
     pub table: Option<String>,
 }
 
-async fn sdk_config(s: &AwsSettings) -> aws_config::SdkConfig {
+/// The shared SDK configuration every client is built from.
+pub async fn sdk_config(s: &AwsSettings) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = &s.region {
         loader = loader.region(Region::new(r.clone()));

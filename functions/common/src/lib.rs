@@ -1,0 +1,108 @@
+//! `ferry-fn`: what every Ferry Lambda function shares.
+//!
+//! - [`StepError`]: how a step fails, as Step Functions sees it: the error name is
+//!   `Retryable` or `NonRetryable` (see `ferry_core::steps::errors`), never a Rust type
+//!   path, so the definitions' `Retry` and `Catch` can match it.
+//! - [`sdk_error`]: classifies an AWS SDK error and names the call that failed.
+//! - [`init_tracing`]: JSON-free, level from `RUST_LOG`, for CloudWatch Logs.
+
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use ferry_core::steps::errors;
+use lambda_runtime::Diagnostic;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    NonRetryable(String),
+}
+
+impl StepError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::Retryable(_) => errors::RETRYABLE,
+            StepError::NonRetryable(_) => errors::NON_RETRYABLE,
+        }
+    }
+}
+
+impl From<StepError> for Diagnostic {
+    fn from(e: StepError) -> Self {
+        Diagnostic {
+            error_type: e.name().to_string(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// Error codes that mean "try again later", across the services Ferry calls.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "InsufficientInstanceCapacity",
+    "RequestTimeout",
+];
+
+/// An SDK error as a step error: `op` names the call, `what` the object it was about.
+pub fn sdk_error<E, R>(op: &str, what: &str, err: SdkError<E, R>) -> StepError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let transport = matches!(
+        err,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let code = err.code().map(str::to_string);
+    let text = match (&code, err.message()) {
+        (Some(c), Some(m)) => format!("{op} {what}: {c}: {m}"),
+        (Some(c), None) => format!("{op} {what}: {c}"),
+        _ => format!(
+            "{op} {what}: {}",
+            aws_sdk_ec2::error::DisplayErrorContext(&err)
+        ),
+    };
+    if transport
+        || code
+            .as_deref()
+            .is_some_and(|c| RETRYABLE_CODES.contains(&c))
+    {
+        StepError::Retryable(text)
+    } else {
+        StepError::NonRetryable(text)
+    }
+}
+
+/// Logs to stdout (CloudWatch Logs), level from `RUST_LOG` (default info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .without_time()
+        .with_ansi(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_errors_carry_stable_names() {
+        let d: Diagnostic = StepError::Retryable("x".into()).into();
+        assert_eq!(d.error_type, "Retryable");
+        let d: Diagnostic = StepError::NonRetryable("bad subnet".into()).into();
+        assert_eq!(
+            (d.error_type.as_str(), d.error_message.as_str()),
+            ("NonRetryable", "bad subnet")
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Glue: tracing, the EC2 client (built once, endpoint from `AWS_ENDPOINT_URL`), and
+//! the Lambda runtime loop.
+
+use ferry_core::steps::InstanceRequest;
+use ferry_fn_launch::handler;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    ferry_fn::init_tracing();
+    let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    run(service_fn(|e: LambdaEvent<InstanceRequest>| {
+        let ec2 = &ec2;
+        async move { handler::handle(ec2, e.payload).await }
+    }))
+    .await
+}

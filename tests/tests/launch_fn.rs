@@ -1,0 +1,130 @@
+//! The `launch` function's handler against moto's EC2: launch with the planned type,
+//! subnet and address; a retry finds the same instance; describe; clean-up terminates;
+//! bad input fails as NonRetryable, naming the call.
+
+use anyhow::Result;
+use ferry_core::steps::{InstanceRequest, LaunchSpec};
+use ferry_fn_launch::handler;
+use ferry_tests::stack::Stack;
+
+#[tokio::test]
+async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
+    let stack = Stack::new()?.with_moto()?;
+    let moto = stack.moto.as_ref().unwrap();
+    // The one test in this binary: the SDK reads these like the Lambda's environment.
+    for (k, v) in moto.env() {
+        std::env::set_var(k, v);
+    }
+    let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.20.0.0/16"])?;
+    let vpc = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
+    let subnet = moto.aws(&[
+        "ec2",
+        "create-subnet",
+        "--vpc-id",
+        &vpc,
+        "--cidr-block",
+        "10.20.1.0/24",
+    ])?;
+    let subnet = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
+    let sg = moto.aws(&[
+        "ec2",
+        "create-security-group",
+        "--group-name",
+        "web",
+        "--description",
+        "web",
+        "--vpc-id",
+        &vpc,
+    ])?;
+    let sg = sg["GroupId"].as_str().unwrap().to_string();
+    let ami = moto.aws(&[
+        "ec2",
+        "register-image",
+        "--name",
+        "ferry-web1-test",
+        "--architecture",
+        "x86_64",
+        "--root-device-name",
+        "/dev/xvda",
+        "--block-device-mappings",
+        "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-12345678}",
+    ])?;
+    let ami = ami["ImageId"].as_str().unwrap().to_string();
+
+    let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    let spec = LaunchSpec {
+        run_id: "migrate-web1-20261124T1200Z".into(),
+        host: "web1".into(),
+        image_id: ami.clone(),
+        instance_type: "t3.small".into(),
+        subnet_id: subnet.clone(),
+        private_ip: Some("10.20.1.15".into()),
+        security_group_ids: vec![sg.clone()],
+    };
+    let first = handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?;
+    assert!(first.launched_now);
+    assert_eq!(first.instance_type.as_deref(), Some("t3.small"));
+    assert_eq!(first.subnet_id.as_deref(), Some(subnet.as_str()));
+    assert_eq!(first.private_ip.as_deref(), Some("10.20.1.15"));
+    assert_eq!(first.image_id.as_deref(), Some(ami.as_str()));
+
+    // A retried step (same run) finds the instance instead of launching a second.
+    let again = handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?;
+    assert_eq!(again.instance_id, first.instance_id);
+    assert!(!again.launched_now);
+    let listed = moto.aws(&[
+        "ec2",
+        "describe-instances",
+        "--filters",
+        "Name=tag:ferry:run-id,Values=migrate-web1-20261124T1200Z",
+    ])?;
+    let n: usize = listed["Reservations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Instances"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(n, 1);
+
+    let d = handler::handle(
+        &ec2,
+        InstanceRequest::Describe {
+            instance_id: first.instance_id.clone(),
+        },
+    )
+    .await?;
+    assert_eq!(d.state, "running");
+    assert!(d.status_checks.is_some());
+
+    // Bad input is not retryable, and says which call refused what.
+    let mut bad = spec.clone();
+    bad.run_id = "migrate-web1-bad".into();
+    bad.subnet_id = "subnet-00000000".into();
+    let err = handler::handle(&ec2, InstanceRequest::Launch(bad))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "NonRetryable", "{err}");
+    assert!(err.to_string().contains("RunInstances"), "{err}");
+
+    let t = handler::handle(
+        &ec2,
+        InstanceRequest::Terminate {
+            instance_id: first.instance_id.clone(),
+        },
+    )
+    .await?;
+    assert!(
+        matches!(t.state.as_str(), "shutting-down" | "terminated"),
+        "{t:?}"
+    );
+    let gone = handler::handle(
+        &ec2,
+        InstanceRequest::Describe {
+            instance_id: first.instance_id.clone(),
+        },
+    )
+    .await?;
+    assert_eq!(gone.state, "terminated");
+    Ok(())
+}
