@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, idempotently: OpenSSH server and client,
-# e2fsprogs/rsync (the workload script), moto server and the aws CLI.
+# e2fsprogs/rsync (the workload script), moto server, cargo-lambda and the aws CLI.
 set -euo pipefail
 
 need_apt=()
@@ -25,6 +25,12 @@ PY
 then
   echo "setup: installing moto[server]>=5.2.3"
   python3 -m pip install -q 'moto[server]>=5.2.3'
+fi
+# cargo-lambda serves the function binaries locally (`cargo lambda watch`); its PyPI
+# wheel installs in seconds where `cargo install` takes twenty minutes.
+if ! cargo lambda --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-lambda"
+  python3 -m pip install -q cargo-lambda
 fi
 if ! command -v aws >/dev/null; then
   echo "setup: installing the aws CLI"

@@ -17,5 +17,6 @@ pub mod disk;
 pub mod ferry;
 pub mod moto;
 pub mod procs;
+pub mod router;
 pub mod sshd;
 pub mod stack;

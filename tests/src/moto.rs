@@ -13,7 +13,10 @@ use crate::procs::{free_port, wait_for_port, Proc};
 pub const REGION: &str = "us-east-1";
 
 pub struct Moto {
+    /// Where moto listens.
     pub port: u16,
+    /// Where clients reach it: its own port, or the router's in front of it.
+    pub public_port: u16,
     _proc: Proc,
 }
 
@@ -21,12 +24,19 @@ impl Moto {
     /// Starts `moto_server` (PyPI `moto[server]`), logging to `log_dir/moto.log`.
     pub fn start(log_dir: &Path) -> Result<Self> {
         let port = free_port("127.0.0.1")?;
+        Self::start_behind(log_dir, port, port)
+    }
+
+    /// Starts moto on `port`, telling it that its public port is `public_port` (where
+    /// a router in front of it listens; its Step Functions interpreter calls Lambda
+    /// there).
+    pub fn start_behind(log_dir: &Path, port: u16, public_port: u16) -> Result<Self> {
         let log = std::fs::File::create(log_dir.join("moto.log"))?;
         let mut proc = Proc::spawn(
             "moto_server",
             Command::new("moto_server")
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env("MOTO_PORT", port.to_string())
+                .env("MOTO_PORT", public_port.to_string())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log),
@@ -37,11 +47,15 @@ impl Moto {
             ([127, 0, 0, 1], port).into(),
             Duration::from_secs(60),
         )?;
-        Ok(Moto { port, _proc: proc })
+        Ok(Moto {
+            port,
+            public_port,
+            _proc: proc,
+        })
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.public_port)
     }
 
     /// Environment for any AWS client (ferry, the aws CLI) to use this server.
@@ -110,12 +124,50 @@ impl Moto {
         )?;
         let mut resp = String::new();
         s.read_to_string(&mut resp)?;
-        if !resp.starts_with("HTTP/1.1 200") && !resp.starts_with("HTTP/1.0 200") {
+        let status = resp.split_whitespace().nth(1).unwrap_or("");
+        if !status.starts_with('2') {
             bail!(
                 "moto {method} {path}: {}",
                 resp.lines().next().unwrap_or("")
             );
         }
         Ok(resp)
+    }
+}
+
+/// `cargo lambda watch`, serving every function binary of the workspace.
+pub struct CargoLambda {
+    pub port: u16,
+    _proc: Proc,
+}
+
+impl CargoLambda {
+    /// Starts it in the workspace root with `env` (the functions inherit it).
+    pub fn start(log_dir: &Path, port: u16, env: &[(String, String)]) -> Result<Self> {
+        let log = std::fs::File::create(log_dir.join("cargo-lambda.log"))?;
+        let mut proc = Proc::spawn(
+            "cargo lambda watch",
+            Command::new("cargo")
+                .args([
+                    "lambda",
+                    "watch",
+                    "-A",
+                    "127.0.0.1",
+                    "-P",
+                    &port.to_string(),
+                ])
+                .current_dir(crate::disk::repo_root())
+                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log),
+        )
+        .context("cargo-lambda is not installed: run scripts/setup.sh")?;
+        wait_for_port(
+            &mut proc,
+            ([127, 0, 0, 1], port).into(),
+            Duration::from_secs(120),
+        )?;
+        Ok(CargoLambda { port, _proc: proc })
     }
 }

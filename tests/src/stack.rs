@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::ferry::{write_config, Ferry, HostEntry};
-use crate::moto::Moto;
+use crate::moto::{CargoLambda, Moto};
+use crate::procs::free_port;
+use crate::router::Router;
 use crate::sshd::{keygen, SshHost};
 
 pub const TABLE: &str = "ferry";
@@ -15,6 +17,9 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     pub client_key: PathBuf,
     pub moto: Option<Moto>,
+    /// With [`Stack::with_cloud`]: the router in front of moto and cargo-lambda.
+    pub router: Option<Router>,
+    pub lambda: Option<CargoLambda>,
     pub hosts: Vec<SshHost>,
 }
 
@@ -27,6 +32,8 @@ impl Stack {
             dir,
             client_key,
             moto: None,
+            router: None,
+            lambda: None,
             hosts: Vec::new(),
         })
     }
@@ -36,6 +43,28 @@ impl Stack {
         let m = Moto::start(self.dir.path())?;
         m.create_table(TABLE)?;
         self.moto = Some(m);
+        Ok(self)
+    }
+
+    /// The cloud side: moto behind the router, Step Functions execution switched on,
+    /// and `cargo lambda watch` serving the workspace's functions (with the same AWS
+    /// environment, so they call moto through the router).
+    pub fn with_cloud(mut self) -> Result<Self> {
+        let (front, back, lambda) = (
+            free_port("127.0.0.1")?,
+            free_port("127.0.0.1")?,
+            free_port("127.0.0.1")?,
+        );
+        let moto = Moto::start_behind(self.dir.path(), back, front)?;
+        moto.moto_api(
+            "POST",
+            "/moto-api/config",
+            r#"{"stepfunctions": {"execute_state_machine": true}}"#,
+        )?;
+        self.router = Some(Router::start(front, back, lambda)?);
+        moto.create_table(TABLE)?;
+        self.lambda = Some(CargoLambda::start(self.dir.path(), lambda, &moto.env())?);
+        self.moto = Some(moto);
         Ok(self)
     }
 
