@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, idempotently: OpenSSH server and client,
-# e2fsprogs/rsync (the workload script), moto server, cargo-lambda and the aws CLI.
+# e2fsprogs/rsync (the workload script), moto server, cargo-lambda, the aws CLI, and the
+# template and state-machine validators.
 set -euo pipefail
 
 need_apt=()
@@ -35,5 +36,15 @@ fi
 if ! command -v aws >/dev/null; then
   echo "setup: installing the aws CLI"
   python3 -m pip install -q awscli
+fi
+# Validators of the deployable definitions: cfn-lint for the SAM template, and
+# asl-validator (npm, kept in the cache dir) for every state machine.
+command -v cfn-lint >/dev/null || { echo "setup: installing cfn-lint"; python3 -m pip install -q cfn-lint; }
+NODE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/ferry/node"
+if [ ! -x "$NODE_DIR/node_modules/.bin/asl-validator" ]; then
+  command -v npm >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  echo "setup: installing asl-validator"
+  mkdir -p "$NODE_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$NODE_DIR" asl-validator@4 >/dev/null
 fi
 command -v moto_server >/dev/null || { echo "setup: moto_server not on PATH after install" >&2; exit 1; }
