@@ -1,7 +1,7 @@
 //! Errors of a store opened for use. Each names the store, host, point or object it is
 //! about; backend and format errors pass through with their own names and ids.
 
-use ferry_core::FormatError;
+use ferry_core::{ChunkId, FormatError};
 
 use crate::backend::BackendError;
 
@@ -19,6 +19,12 @@ pub enum RepoError {
         point: String,
         matches: usize,
     },
+    #[error("chunk {chunk} is not in any pack of the store (store damaged or pruned)")]
+    MissingChunk { chunk: ChunkId },
+    #[error("pack {pack} is shorter than its index says (chunk {chunk})")]
+    ShortPack { pack: String, chunk: ChunkId },
+    #[error("cannot create a zstd context: {0}")]
+    Zstd(std::io::Error),
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error(transparent)]

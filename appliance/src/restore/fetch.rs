@@ -10,18 +10,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use ferry_core::id::is_all_zero;
-use ferry_core::layout;
-use ferry_core::pack::open_blob;
 use futures::{stream, StreamExt, TryStreamExt};
 
-use super::plan::Fetch;
+use ferry_store::chunks::{open_blobs, Fetch};
 use ferry_store::repo::Repository;
-
-thread_local! {
-    /// One zstd context per blocking thread, reused for every chunk it opens.
-    pub(crate) static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-}
 
 /// Dirty data is handed to the disk every this many bytes, so that the final fsync of a
 /// restore finds little left to write instead of the whole image.
@@ -112,29 +104,15 @@ fn open_fetch(
     tx: &crossbeam_channel::Sender<(u64, Bytes)>,
     written: &AtomicU64,
 ) -> Result<()> {
-    let key = layout::pack_key(&f.pack);
-    for (e, offsets) in &f.blobs {
-        let start = (e.offset - f.offset) as usize;
-        let blob = data
-            .get(start..start + e.stored_len as usize)
-            .with_context(|| {
-                format!("pack {key} is shorter than its index says (chunk {})", e.id)
-            })?;
-        let raw = DCTX.with_borrow_mut(|d| -> Result<_> {
-            let d = match d {
-                Some(d) => d,
-                None => d.insert(zstd::bulk::Decompressor::new()?),
-            };
-            Ok(open_blob(d, &key, e, blob)?)
-        })?;
+    open_blobs(f, data, |_, raw, offsets| -> Result<()> {
         if skip_zeros && is_all_zero(&raw) {
             written.fetch_add(raw.len() as u64 * offsets.len() as u64, Ordering::Relaxed);
-            continue;
+            return Ok(());
         }
         for &at in offsets {
             tx.send((at, raw.clone()))
                 .map_err(|_| anyhow::anyhow!("the writer stopped"))?;
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }

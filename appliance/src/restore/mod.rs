@@ -7,7 +7,6 @@
 //! disk only once all of them are verified.
 
 mod fetch;
-mod plan;
 mod to_host;
 
 use std::collections::HashMap;
@@ -64,7 +63,7 @@ pub async fn restore_to_file(
     let started = Instant::now();
     let loaded = repo.read_index().await?;
     let offsets: Vec<(u64, ChunkId)> = m.offsets().map(|(o, c)| (o, c.id)).collect();
-    let fetches = plan::plan(
+    let fetches = ferry_store::chunks::plan(
         &loaded.index,
         placements(offsets.iter().map(|(o, id)| (*o, id))),
     )

@@ -18,7 +18,7 @@ use ferry_core::manifest::Manifest;
 use ferry_core::ChunkId;
 use serde::Serialize;
 
-use super::{fetch, placements, plan};
+use super::{fetch, placements};
 use crate::progress::Progress;
 use crate::settings::HostConfig;
 use crate::ssh::{quote, SshSession};
@@ -129,7 +129,7 @@ async fn run(
     if !writes.is_empty() {
         // Stage and verify every chunk to write before the host's disk is touched.
         let loaded = repo.read_index().await?;
-        let fetches = plan::plan(
+        let fetches = ferry_store::chunks::plan(
             &loaded.index,
             placements(writes.iter().map(|w| (w.offset, &w.chunk.id))),
         )?;

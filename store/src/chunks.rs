@@ -1,12 +1,19 @@
-//! Which packs to read, which byte ranges of them, and where each chunk goes.
+//! Reading chunks back: which packs to read, which byte ranges of them, and where each
+//! chunk goes ([`plan`]); then opening every blob of a fetched range, checked against
+//! its id ([`open_blobs`]). Restores and the image builder drive the reads themselves
+//! (their concurrency and their sinks differ).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use anyhow::{bail, Result};
+use bytes::Bytes;
 use ferry_core::id::PackId;
 use ferry_core::index::ChunkIndex;
-use ferry_core::pack::PackEntry;
+use ferry_core::layout;
+use ferry_core::pack::{open_blob, PackEntry};
 use ferry_core::ChunkId;
+
+use crate::error::RepoError;
 
 /// Reads closer than this are merged into one request: a request costs more than the
 /// bytes in a small gap.
@@ -23,11 +30,14 @@ pub struct Fetch {
 }
 
 /// Plans the reads for `wanted` (chunk -> image offsets). Every chunk must be indexed.
-pub fn plan(index: &ChunkIndex, wanted: HashMap<ChunkId, Vec<u64>>) -> Result<Vec<Fetch>> {
+pub fn plan(
+    index: &ChunkIndex,
+    wanted: HashMap<ChunkId, Vec<u64>>,
+) -> Result<Vec<Fetch>, RepoError> {
     let mut by_pack: HashMap<PackId, Vec<(PackEntry, Vec<u64>)>> = HashMap::new();
     for (id, offsets) in wanted {
         let Some(loc) = index.get(&id) else {
-            bail!("chunk {id} is not in any pack of the store (store damaged or pruned)");
+            return Err(RepoError::MissingChunk { chunk: id });
         };
         by_pack
             .entry(loc.pack)
@@ -67,6 +77,39 @@ pub fn plan(index: &ChunkIndex, wanted: HashMap<ChunkId, Vec<u64>>) -> Result<Ve
         (first, f.pack, f.offset)
     });
     Ok(out)
+}
+
+thread_local! {
+    /// One zstd context per thread, reused for every chunk it opens.
+    static DCTX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Opens every blob of a fetched range (`data` holds the bytes of `f`'s range) and hands
+/// each chunk, checked against its id, to `each` with the offsets it goes to.
+pub fn open_blobs<E: From<RepoError>>(
+    f: &Fetch,
+    data: &[u8],
+    mut each: impl FnMut(&PackEntry, Bytes, &[u64]) -> Result<(), E>,
+) -> Result<(), E> {
+    let key = layout::pack_key(&f.pack);
+    for (e, offsets) in &f.blobs {
+        let start = (e.offset - f.offset) as usize;
+        let blob = data
+            .get(start..start + e.stored_len as usize)
+            .ok_or_else(|| RepoError::ShortPack {
+                pack: key.clone(),
+                chunk: e.id,
+            })?;
+        let raw = DCTX.with_borrow_mut(|d| -> Result<Bytes, RepoError> {
+            let d = match d {
+                Some(d) => d,
+                None => d.insert(zstd::bulk::Decompressor::new().map_err(RepoError::Zstd)?),
+            };
+            Ok(open_blob(d, &key, e, blob)?)
+        })?;
+        each(e, raw, offsets)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
