@@ -7,12 +7,15 @@
 //!
 //! # Layout
 //! - [`procs`]: child processes that die with their handle; free ports; waiting for a port.
-//! - [`moto`]: the moto server, plus the `aws` CLI pointed at it.
+//! - [`moto`]: the moto server and cargo-lambda, plus the `aws` CLI pointed at them.
+//! - [`router`]: the front router that lets moto's Step Functions reach cargo-lambda.
 //! - [`sshd`]: an sshd test host with its keys and disk.
 //! - [`ferry`]: running the `ferry` binary with a config and reading its JSON.
+//! - [`deploy`]: creates what `infra/template.yaml` declares (table, bucket) in moto.
 //! - [`disk`]: test disk images and hashing.
 //! - [`stack`]: one whole stack (temp dir, moto, hosts) that stops when dropped.
 
+pub mod deploy;
 pub mod disk;
 pub mod ferry;
 pub mod moto;

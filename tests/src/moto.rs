@@ -94,25 +94,6 @@ impl Moto {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
-    /// Creates the records table as `infra/template.yaml` declares it (pk/sk strings).
-    pub fn create_table(&self, name: &str) -> Result<()> {
-        self.aws(&[
-            "dynamodb",
-            "create-table",
-            "--table-name",
-            name,
-            "--attribute-definitions",
-            "AttributeName=pk,AttributeType=S",
-            "AttributeName=sk,AttributeType=S",
-            "--key-schema",
-            "AttributeName=pk,KeyType=HASH",
-            "AttributeName=sk,KeyType=RANGE",
-            "--billing-mode",
-            "PAY_PER_REQUEST",
-        ])?;
-        Ok(())
-    }
-
     /// A raw HTTP call to moto's own API (`/moto-api/...`).
     pub fn moto_api(&self, method: &str, path: &str, body: &str) -> Result<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;

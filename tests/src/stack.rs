@@ -5,13 +5,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::deploy::deploy;
 use crate::ferry::{write_config, Ferry, HostEntry};
 use crate::moto::{CargoLambda, Moto};
 use crate::procs::free_port;
 use crate::router::Router;
 use crate::sshd::{keygen, SshHost};
 
+/// The records table, as `infra/template.yaml` names it by default.
 pub const TABLE: &str = "ferry";
+/// The store bucket the local deployment creates (the template's `StoreBucketName`).
+pub const STORE_BUCKET: &str = "ferry-store";
 
 pub struct Stack {
     pub dir: tempfile::TempDir,
@@ -38,10 +42,10 @@ impl Stack {
         })
     }
 
-    /// Starts moto and creates the records table.
+    /// Starts moto and deploys the template's table and bucket into it.
     pub fn with_moto(mut self) -> Result<Self> {
         let m = Moto::start(self.dir.path())?;
-        m.create_table(TABLE)?;
+        deploy_template(&m)?;
         self.moto = Some(m);
         Ok(self)
     }
@@ -62,7 +66,7 @@ impl Stack {
             r#"{"stepfunctions": {"execute_state_machine": true}}"#,
         )?;
         self.router = Some(Router::start(front, back, lambda)?);
-        moto.create_table(TABLE)?;
+        deploy_template(&moto)?;
         self.lambda = Some(CargoLambda::start(self.dir.path(), lambda, &moto.env())?);
         self.moto = Some(moto);
         Ok(self)
@@ -135,4 +139,15 @@ impl Stack {
     pub fn file_store(&self, name: &str) -> String {
         format!("file://{}", self.dir.path().join(name).display())
     }
+}
+
+fn deploy_template(moto: &Moto) -> Result<()> {
+    let template = crate::disk::repo_root().join("infra/template.yaml");
+    let d = deploy(moto, &template, &[("StoreBucketName", STORE_BUCKET)])?;
+    anyhow::ensure!(
+        d.table == TABLE,
+        "the template's table is {}, expected {TABLE}",
+        d.table
+    );
+    Ok(())
 }

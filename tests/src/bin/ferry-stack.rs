@@ -23,7 +23,7 @@ struct Args {
     #[arg(long = "host", required = true)]
     hosts: Vec<String>,
     /// The store URL to put in ferry.toml.
-    #[arg(long, default_value = "s3://ferry-demo/store")]
+    #[arg(long, default_value = "s3://ferry-store/demo")]
     store: String,
 }
 
