@@ -1,0 +1,144 @@
+//! The `build-image` function's handler against moto's EBS direct APIs and EC2: the
+//! snapshot's blocks read back equal the captured image block for block; a retry reuses
+//! what was built; a child point writes only the blocks that can differ.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Result;
+use ferry_fn_build_image::handler::{self, BuildImageRequest, Clients};
+use ferry_store::{Backend, Repository};
+use ferry_tests::disk;
+use ferry_tests::ferry::HostEntry;
+use ferry_tests::stack::Stack;
+
+const B: usize = 512 * 1024;
+
+fn file_blocks(p: &Path) -> Result<Vec<Vec<u8>>> {
+    Ok(std::fs::read(p)?
+        .chunks(B)
+        .map(|c| {
+            let mut v = c.to_vec();
+            v.resize(B, 0);
+            v
+        })
+        .collect())
+}
+
+async fn snapshot_blocks(ebs: &aws_sdk_ebs::Client, sid: &str) -> Result<BTreeMap<u64, Vec<u8>>> {
+    let list = ebs.list_snapshot_blocks().snapshot_id(sid).send().await?;
+    let mut out = BTreeMap::new();
+    for b in list.blocks() {
+        let (i, token) = (
+            b.block_index().unwrap_or_default(),
+            b.block_token().unwrap_or_default(),
+        );
+        let got = ebs
+            .get_snapshot_block()
+            .snapshot_id(sid)
+            .block_index(i)
+            .block_token(token)
+            .send()
+            .await?;
+        out.insert(
+            i as u64,
+            got.block_data.collect().await?.into_bytes().to_vec(),
+        );
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
+    let (base, changed) = disk::workload()?;
+    let stack = Stack::new()?.with_moto()?;
+    let moto = stack.moto.as_ref().unwrap();
+    // The one test in this binary: the SDK reads these like the Lambda's environment.
+    for (k, v) in moto.env() {
+        std::env::set_var(k, v);
+    }
+    let disk_path = stack.path().join("app1.img");
+    disk::copy(&base, &disk_path)?;
+    let entry = HostEntry {
+        name: "app1".into(),
+        ssh: None,
+        identity: None,
+        disk: disk_path.clone(),
+        known_hosts: None,
+        extra: String::new(),
+    };
+    let store = "s3://ferry-store/images";
+    let ferry = stack.ferry(store, &[entry])?;
+    ferry.json(&["store", "init"])?;
+    let p1 = ferry.json(&["capture", "app1"])?;
+
+    let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+    let clients = Clients {
+        ebs: aws_sdk_ebs::Client::new(&cfg),
+        ec2: aws_sdk_ec2::Client::new(&cfg),
+    };
+    let repo = Repository::open(Backend::open(store, &Default::default()).await?).await?;
+    let req = BuildImageRequest {
+        host: "app1".into(),
+        point: None,
+    };
+    let r1 = handler::handle(&clients, &repo, req.clone()).await?;
+    assert_eq!(r1.point, p1["point"].as_str().unwrap());
+    assert!(r1.parent_snapshot_id.is_none() && r1.built_now);
+
+    // Block for block: every non-zero block of the image is in the snapshot, and
+    // nothing else is.
+    let want = file_blocks(&base)?;
+    let got = snapshot_blocks(&clients.ebs, &r1.snapshot_id).await?;
+    let nonzero: Vec<u64> = (0..want.len() as u64)
+        .filter(|&i| want[i as usize].iter().any(|b| *b != 0))
+        .collect();
+    assert_eq!(got.keys().copied().collect::<Vec<_>>(), nonzero);
+    for (i, data) in &got {
+        assert!(data == &want[*i as usize], "block {i} differs");
+    }
+    assert_eq!(r1.blocks_written, nonzero.len() as u64);
+    let images = moto.aws(&["ec2", "describe-images", "--image-ids", &r1.image_id])?;
+    assert_eq!(
+        images["Images"][0]["Name"],
+        format!("ferry-app1-{}", r1.point)
+    );
+
+    // A retry finds the snapshot and the image.
+    let again = handler::handle(&clients, &repo, req.clone()).await?;
+    assert_eq!(
+        (again.snapshot_id.as_str(), again.image_id.as_str()),
+        (r1.snapshot_id.as_str(), r1.image_id.as_str())
+    );
+    assert!(!again.built_now);
+
+    // A day of changes, a new point, a child snapshot.
+    disk::copy(&changed, &disk_path)?;
+    ferry.json(&["capture", "app1"])?;
+    let r2 = handler::handle(&clients, &repo, req).await?;
+    assert_eq!(
+        r2.parent_snapshot_id.as_deref(),
+        Some(r1.snapshot_id.as_str())
+    );
+    let now = file_blocks(&changed)?;
+    let differ = (0..now.len()).filter(|&i| now[i] != want[i]).count() as u64;
+    assert!(
+        r2.blocks_written >= differ,
+        "{} written, {differ} differ",
+        r2.blocks_written
+    );
+    assert!(
+        r2.blocks_written as f64 <= 1.25 * differ as f64,
+        "{} blocks written for {differ} that differ",
+        r2.blocks_written
+    );
+    let child = snapshot_blocks(&clients.ebs, &r2.snapshot_id).await?;
+    for (i, data) in &child {
+        assert!(data == &now[*i as usize], "child block {i} differs");
+    }
+    println!(
+        "child snapshot: {} blocks written, {differ} differ",
+        r2.blocks_written
+    );
+    Ok(())
+}
