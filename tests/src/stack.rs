@@ -16,6 +16,8 @@ use crate::sshd::{keygen, SshHost};
 pub const TABLE: &str = "ferry";
 /// The store bucket the local deployment creates (the template's `StoreBucketName`).
 pub const STORE_BUCKET: &str = "ferry-store";
+/// The store the functions read (`FERRY_STORE`), as the template sets it.
+pub const CLOUD_STORE: &str = "s3://ferry-store/store";
 
 pub struct Stack {
     pub dir: tempfile::TempDir,
@@ -67,7 +69,9 @@ impl Stack {
         )?;
         self.router = Some(Router::start(front, back, lambda)?);
         deploy_template(&moto)?;
-        self.lambda = Some(CargoLambda::start(self.dir.path(), lambda, &moto.env())?);
+        let mut env = moto.env();
+        env.push(("FERRY_STORE".into(), CLOUD_STORE.into()));
+        self.lambda = Some(CargoLambda::start(self.dir.path(), lambda, &env)?);
         self.moto = Some(moto);
         Ok(self)
     }

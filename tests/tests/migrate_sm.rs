@@ -1,0 +1,168 @@
+//! `statemachines/migrate.asl.json` end to end in moto: the execution builds the image
+//! from the host's newest point (real build-image binary), launches it with the planned
+//! type, subnet and address (real launch binary), waits until it runs, verifies it and
+//! records the cutover in DynamoDB; the real aws CLI shows the operator's state names.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use ferry_tests::disk;
+use ferry_tests::ferry::HostEntry;
+use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
+use serde_json::{json, Value};
+
+const ACCOUNT: &str = "123456789012";
+
+fn definition() -> Result<String> {
+    let text = std::fs::read_to_string(disk::repo_root().join("statemachines/migrate.asl.json"))?;
+    let f = |name: &str| format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}");
+    Ok(text
+        .replace("${BuildImageFunctionArn}", &f("build-image"))
+        .replace("${LaunchFunctionArn}", &f("launch"))
+        .replace("${TableName}", TABLE))
+}
+
+#[test]
+fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
+    let (base, _) = disk::workload()?;
+    let stack = Stack::new()?.with_cloud()?;
+    let moto = stack.moto.as_ref().unwrap();
+    let disk_path = stack.path().join("web1.img");
+    disk::copy(&base, &disk_path)?;
+    let ferry = stack.ferry(
+        CLOUD_STORE,
+        &[HostEntry {
+            name: "web1".into(),
+            ssh: None,
+            identity: None,
+            disk: disk_path,
+            known_hosts: None,
+            extra: String::new(),
+        }],
+    )?;
+    ferry.json(&["store", "init"])?;
+    let point = ferry.json(&["capture", "web1"])?;
+
+    let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.40.0.0/16"])?;
+    let vpc = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
+    let subnet = moto.aws(&[
+        "ec2",
+        "create-subnet",
+        "--vpc-id",
+        &vpc,
+        "--cidr-block",
+        "10.40.1.0/24",
+    ])?;
+    let subnet = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
+    let sm = moto.aws(&[
+        "stepfunctions",
+        "create-state-machine",
+        "--name",
+        "ferry-migrate",
+        "--definition",
+        &definition()?,
+        "--role-arn",
+        &format!("arn:aws:iam::{ACCOUNT}:role/ferry-migrate"),
+    ])?;
+    let sm = sm["stateMachineArn"].as_str().unwrap().to_string();
+    let run_id = "migrate-web1-20261124T1200Z";
+    let input = json!({
+        "run_id": run_id, "host": "web1", "point": null,
+        "target": {"instance_type": "m5.large", "subnet_id": subnet, "private_ip": "10.40.1.21", "security_group_ids": []}
+    });
+    let exec = moto.aws(&[
+        "stepfunctions",
+        "start-execution",
+        "--state-machine-arn",
+        &sm,
+        "--name",
+        run_id,
+        "--input",
+        &input.to_string(),
+    ])?;
+    let arn = exec["executionArn"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let done = loop {
+        let d = moto.aws(&[
+            "stepfunctions",
+            "describe-execution",
+            "--execution-arn",
+            &arn,
+        ])?;
+        if d["status"] != "RUNNING" {
+            break d;
+        }
+        if start.elapsed() > Duration::from_secs(180) {
+            bail!("migration still running after 3 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let history = moto.aws(&[
+        "stepfunctions",
+        "get-execution-history",
+        "--execution-arn",
+        &arn,
+    ])?;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}\n{history}");
+    let out: Value = serde_json::from_str(done["output"].as_str().unwrap_or("{}"))?;
+    assert_eq!(out["point"], point["point"]);
+    assert!(
+        out["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("web1 migrated"),
+        "{out}"
+    );
+
+    // The state names read as the operator's checklist.
+    let entered: Vec<String> = history["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            e["stateEnteredEventDetails"]["name"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    for name in [
+        "BuildRecoveryImage",
+        "LaunchTarget",
+        "WaitUntilRunning",
+        "VerifyTarget",
+        "RecordCutover",
+    ] {
+        assert!(
+            entered.iter().any(|n| n == name),
+            "{name} not in {entered:?}"
+        );
+    }
+
+    let id = out["instance_id"].as_str().unwrap().to_string();
+    let d = moto.aws(&["ec2", "describe-instances", "--instance-ids", &id])?;
+    let inst = &d["Reservations"][0]["Instances"][0];
+    assert_eq!(inst["State"]["Name"], "running");
+    assert_eq!(inst["InstanceType"], "m5.large");
+    assert_eq!(inst["SubnetId"], subnet.as_str());
+    assert_eq!(inst["PrivateIpAddress"], "10.40.1.21");
+    assert_eq!(inst["ImageId"], out["image_id"]);
+
+    // DynamoDB: point -> snapshot -> AMI -> instance.
+    let item = moto.aws(&[
+        "dynamodb",
+        "get-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        &json!({"pk": {"S": "HOST#web1"}, "sk": {"S": format!("RUN#{run_id}")}}).to_string(),
+    ])?;
+    let item = &item["Item"];
+    assert_eq!(item["point"]["S"], point["point"]);
+    assert_eq!(item["image_id"]["S"], out["image_id"]);
+    assert_eq!(item["instance_id"]["S"], id.as_str());
+    assert!(item["snapshot_id"]["S"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("snap-"));
+    Ok(())
+}
