@@ -164,5 +164,59 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
         .as_str()
         .unwrap_or("")
         .starts_with("snap-"));
+
+    // A launch the target network refuses: the run fails with the step's reason in the
+    // history, and no instance of that run is left.
+    let bad_run = "migrate-web1-20261124T1300Z";
+    let mut bad = input.clone();
+    bad["run_id"] = json!(bad_run);
+    bad["target"]["subnet_id"] = json!("subnet-00000000");
+    let exec = moto.aws(&[
+        "stepfunctions",
+        "start-execution",
+        "--state-machine-arn",
+        &sm,
+        "--name",
+        bad_run,
+        "--input",
+        &bad.to_string(),
+    ])?;
+    let arn = exec["executionArn"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    let failed = loop {
+        let d = moto.aws(&[
+            "stepfunctions",
+            "describe-execution",
+            "--execution-arn",
+            &arn,
+        ])?;
+        if d["status"] != "RUNNING" {
+            break d;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            bail!("failing migration still running after 2 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    let history = moto
+        .aws(&[
+            "stepfunctions",
+            "get-execution-history",
+            "--execution-arn",
+            &arn,
+        ])?
+        .to_string();
+    assert!(
+        history.contains("MigrationFailed") && history.contains("RunInstances"),
+        "{history}"
+    );
+    let left = moto.aws(&[
+        "ec2",
+        "describe-instances",
+        "--filters",
+        &format!("Name=tag:ferry:run-id,Values={bad_run}"),
+    ])?;
+    assert_eq!(left["Reservations"].as_array().map(Vec::len), Some(0));
     Ok(())
 }
