@@ -94,6 +94,102 @@ impl Moto {
         Ok(serde_json::from_slice(&out.stdout)?)
     }
 
+    /// A VPC with one subnet, as a target network: returns (vpc id, subnet id).
+    pub fn network(&self, vpc_cidr: &str, subnet_cidr: &str) -> Result<(String, String)> {
+        let vpc = self.aws(&["ec2", "create-vpc", "--cidr-block", vpc_cidr])?;
+        let vpc = vpc["Vpc"]["VpcId"]
+            .as_str()
+            .context("create-vpc: no id")?
+            .to_string();
+        let subnet = self.aws(&[
+            "ec2",
+            "create-subnet",
+            "--vpc-id",
+            &vpc,
+            "--cidr-block",
+            subnet_cidr,
+        ])?;
+        let subnet = subnet["Subnet"]["SubnetId"]
+            .as_str()
+            .context("create-subnet: no id")?
+            .to_string();
+        Ok((vpc, subnet))
+    }
+
+    /// Registers an image to launch from (moto accepts any snapshot id).
+    pub fn test_image(&self, name: &str) -> Result<String> {
+        let ami = self.aws(&[
+            "ec2",
+            "register-image",
+            "--name",
+            name,
+            "--architecture",
+            "x86_64",
+            "--root-device-name",
+            "/dev/xvda",
+            "--block-device-mappings",
+            "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-12345678}",
+        ])?;
+        Ok(ami["ImageId"]
+            .as_str()
+            .context("register-image: no id")?
+            .to_string())
+    }
+
+    /// Starts an execution named `name` and waits (at most `timeout`) until it ends;
+    /// returns `describe-execution`'s document.
+    pub fn run_execution(
+        &self,
+        state_machine: &str,
+        name: &str,
+        input: &serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value> {
+        let exec = self.aws(&[
+            "stepfunctions",
+            "start-execution",
+            "--state-machine-arn",
+            state_machine,
+            "--name",
+            name,
+            "--input",
+            &input.to_string(),
+        ])?;
+        let arn = exec["executionArn"]
+            .as_str()
+            .context("start-execution: no ARN")?
+            .to_string();
+        let start = std::time::Instant::now();
+        loop {
+            let d = self.aws(&[
+                "stepfunctions",
+                "describe-execution",
+                "--execution-arn",
+                &arn,
+            ])?;
+            if d["status"] != "RUNNING" {
+                return Ok(d);
+            }
+            if start.elapsed() > timeout {
+                bail!("execution {name} still running after {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// The execution's history, as `get-execution-history` prints it.
+    pub fn history(&self, execution: &serde_json::Value) -> Result<serde_json::Value> {
+        let arn = execution["executionArn"]
+            .as_str()
+            .context("no executionArn")?;
+        self.aws(&[
+            "stepfunctions",
+            "get-execution-history",
+            "--execution-arn",
+            arn,
+        ])
+    }
+
     /// A raw HTTP call to moto's own API (`/moto-api/...`).
     pub fn moto_api(&self, method: &str, path: &str, body: &str) -> Result<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;

@@ -15,17 +15,7 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     for (k, v) in moto.env() {
         std::env::set_var(k, v);
     }
-    let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.20.0.0/16"])?;
-    let vpc = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
-    let subnet = moto.aws(&[
-        "ec2",
-        "create-subnet",
-        "--vpc-id",
-        &vpc,
-        "--cidr-block",
-        "10.20.1.0/24",
-    ])?;
-    let subnet = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
+    let (vpc, subnet) = moto.network("10.20.0.0/16", "10.20.1.0/24")?;
     let sg = moto.aws(&[
         "ec2",
         "create-security-group",
@@ -37,19 +27,7 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
         &vpc,
     ])?;
     let sg = sg["GroupId"].as_str().unwrap().to_string();
-    let ami = moto.aws(&[
-        "ec2",
-        "register-image",
-        "--name",
-        "ferry-web1-test",
-        "--architecture",
-        "x86_64",
-        "--root-device-name",
-        "/dev/xvda",
-        "--block-device-mappings",
-        "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-12345678}",
-    ])?;
-    let ami = ami["ImageId"].as_str().unwrap().to_string();
+    let ami = moto.test_image("ferry-web1-test")?;
 
     let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
     let ec2 = aws_sdk_ec2::Client::new(&cfg);

@@ -3,9 +3,9 @@
 //! type, subnet and address (real launch binary), waits until it runs, verifies it and
 //! records the cutover in DynamoDB; the real aws CLI shows the operator's state names.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use ferry_tests::disk;
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
@@ -43,17 +43,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     ferry.json(&["store", "init"])?;
     let point = ferry.json(&["capture", "web1"])?;
 
-    let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.40.0.0/16"])?;
-    let vpc = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
-    let subnet = moto.aws(&[
-        "ec2",
-        "create-subnet",
-        "--vpc-id",
-        &vpc,
-        "--cidr-block",
-        "10.40.1.0/24",
-    ])?;
-    let subnet = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
+    let (_, subnet) = moto.network("10.40.0.0/16", "10.40.1.0/24")?;
     let sm = moto.aws(&[
         "stepfunctions",
         "create-state-machine",
@@ -70,39 +60,8 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
         "run_id": run_id, "host": "web1", "point": null,
         "target": {"instance_type": "m5.large", "subnet_id": subnet, "private_ip": "10.40.1.21", "security_group_ids": []}
     });
-    let exec = moto.aws(&[
-        "stepfunctions",
-        "start-execution",
-        "--state-machine-arn",
-        &sm,
-        "--name",
-        run_id,
-        "--input",
-        &input.to_string(),
-    ])?;
-    let arn = exec["executionArn"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    let done = loop {
-        let d = moto.aws(&[
-            "stepfunctions",
-            "describe-execution",
-            "--execution-arn",
-            &arn,
-        ])?;
-        if d["status"] != "RUNNING" {
-            break d;
-        }
-        if start.elapsed() > Duration::from_secs(180) {
-            bail!("migration still running after 3 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    let history = moto.aws(&[
-        "stepfunctions",
-        "get-execution-history",
-        "--execution-arn",
-        &arn,
-    ])?;
+    let done = moto.run_execution(&sm, run_id, &input, Duration::from_secs(180))?;
+    let history = moto.history(&done)?;
     assert_eq!(done["status"], "SUCCEEDED", "{done}\n{history}");
     let out: Value = serde_json::from_str(done["output"].as_str().unwrap_or("{}"))?;
     assert_eq!(out["point"], point["point"]);
@@ -171,42 +130,9 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     let mut bad = input.clone();
     bad["run_id"] = json!(bad_run);
     bad["target"]["subnet_id"] = json!("subnet-00000000");
-    let exec = moto.aws(&[
-        "stepfunctions",
-        "start-execution",
-        "--state-machine-arn",
-        &sm,
-        "--name",
-        bad_run,
-        "--input",
-        &bad.to_string(),
-    ])?;
-    let arn = exec["executionArn"].as_str().unwrap().to_string();
-    let start = Instant::now();
-    let failed = loop {
-        let d = moto.aws(&[
-            "stepfunctions",
-            "describe-execution",
-            "--execution-arn",
-            &arn,
-        ])?;
-        if d["status"] != "RUNNING" {
-            break d;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            bail!("failing migration still running after 2 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let failed = moto.run_execution(&sm, bad_run, &bad, Duration::from_secs(120))?;
     assert_eq!(failed["status"], "FAILED", "{failed}");
-    let history = moto
-        .aws(&[
-            "stepfunctions",
-            "get-execution-history",
-            "--execution-arn",
-            &arn,
-        ])?
-        .to_string();
+    let history = moto.history(&failed)?.to_string();
     assert!(
         history.contains("MigrationFailed") && history.contains("RunInstances"),
         "{history}"

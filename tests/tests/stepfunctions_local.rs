@@ -3,74 +3,20 @@
 //! an instance in moto's EC2. A function error reaches the definition under its stable
 //! name, so `Catch` can route it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
-use ferry_tests::moto::Moto;
+use anyhow::Result;
 use ferry_tests::stack::Stack;
 use serde_json::{json, Value};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/ferry-migrate";
 
-fn run_to_end(moto: &Moto, sm: &str, name: &str, input: &Value) -> Result<Value> {
-    let exec = moto.aws(&[
-        "stepfunctions",
-        "start-execution",
-        "--state-machine-arn",
-        sm,
-        "--name",
-        name,
-        "--input",
-        &input.to_string(),
-    ])?;
-    let arn = exec["executionArn"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let start = Instant::now();
-    loop {
-        let d = moto.aws(&[
-            "stepfunctions",
-            "describe-execution",
-            "--execution-arn",
-            &arn,
-        ])?;
-        if d["status"] != "RUNNING" {
-            return Ok(d);
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            bail!("execution {name} still running after 2 minutes");
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 #[test]
 fn an_execution_invokes_the_launch_function_and_catches_its_errors() -> Result<()> {
     let stack = Stack::new()?.with_cloud()?;
     let moto = stack.moto.as_ref().unwrap();
-    let vpc = moto.aws(&["ec2", "create-vpc", "--cidr-block", "10.30.0.0/16"])?;
-    let vpc = vpc["Vpc"]["VpcId"].as_str().unwrap().to_string();
-    let subnet = moto.aws(&[
-        "ec2",
-        "create-subnet",
-        "--vpc-id",
-        &vpc,
-        "--cidr-block",
-        "10.30.1.0/24",
-    ])?;
-    let subnet = subnet["Subnet"]["SubnetId"].as_str().unwrap().to_string();
-    let ami = moto.aws(&[
-        "ec2",
-        "register-image",
-        "--name",
-        "ferry-app1",
-        "--root-device-name",
-        "/dev/xvda",
-        "--block-device-mappings",
-        "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-12345678}",
-    ])?;
-    let ami = ami["ImageId"].as_str().unwrap().to_string();
+    let (_, subnet) = moto.network("10.30.0.0/16", "10.30.1.0/24")?;
+    let ami = moto.test_image("ferry-app1")?;
 
     let definition = json!({
         "Comment": "Launch a target and report it; a NonRetryable error goes to LaunchFailed.",
@@ -105,7 +51,12 @@ fn an_execution_invokes_the_launch_function_and_catches_its_errors() -> Result<(
     let input = json!({"action": "launch", "run_id": "migrate-app1-20261124T1200Z", "host": "app1",
                        "image_id": ami, "instance_type": "t3.medium", "subnet_id": subnet,
                        "private_ip": "10.30.1.40"});
-    let done = run_to_end(moto, &sm, "migrate-app1-20261124T1200Z", &input)?;
+    let done = moto.run_execution(
+        &sm,
+        "migrate-app1-20261124T1200Z",
+        &input,
+        Duration::from_secs(120),
+    )?;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     let out: Value = serde_json::from_str(done["output"].as_str().unwrap_or("{}"))?;
     let id = out["instance"]["instance_id"]
@@ -123,14 +74,9 @@ fn an_execution_invokes_the_launch_function_and_catches_its_errors() -> Result<(
     let mut bad = input.clone();
     bad["run_id"] = json!("migrate-app1-bad");
     bad["subnet_id"] = json!("subnet-00000000");
-    let failed = run_to_end(moto, &sm, "migrate-app1-bad", &bad)?;
+    let failed = moto.run_execution(&sm, "migrate-app1-bad", &bad, Duration::from_secs(120))?;
     assert_eq!(failed["status"], "FAILED", "{failed}");
-    let history = moto.aws(&[
-        "stepfunctions",
-        "get-execution-history",
-        "--execution-arn",
-        failed["executionArn"].as_str().unwrap_or_default(),
-    ])?;
+    let history = moto.history(&failed)?;
     let text = history.to_string();
     assert!(
         text.contains("LaunchFailed"),

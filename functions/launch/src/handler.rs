@@ -145,34 +145,30 @@ async fn terminate(ec2: &Client, id: &str) -> Result<InstanceState, StepError> {
                 .and_then(|s| s.name())
                 .map(|n| n.as_str().to_string())
                 .unwrap_or_else(|| "shutting-down".into());
-            Ok(InstanceState {
-                instance_id: id.to_string(),
-                state,
-                instance_type: None,
-                subnet_id: None,
-                private_ip: None,
-                image_id: None,
-                status_checks: None,
-                launched_now: false,
-            })
+            Ok(just_state(id, state))
         }
         Err(e) => {
             let err = sdk_error("TerminateInstances", id, e);
             // Already gone: clean-up is done.
             if err.to_string().contains("InvalidInstanceID.NotFound") {
-                return Ok(InstanceState {
-                    instance_id: id.to_string(),
-                    state: "terminated".into(),
-                    instance_type: None,
-                    subnet_id: None,
-                    private_ip: None,
-                    image_id: None,
-                    status_checks: None,
-                    launched_now: false,
-                });
+                return Ok(just_state(id, "terminated".into()));
             }
             Err(err)
         }
+    }
+}
+
+/// An instance known only by id and state (what TerminateInstances reports).
+fn just_state(id: &str, state: String) -> InstanceState {
+    InstanceState {
+        instance_id: id.to_string(),
+        state,
+        instance_type: None,
+        subnet_id: None,
+        private_ip: None,
+        image_id: None,
+        status_checks: None,
+        launched_now: false,
     }
 }
 
