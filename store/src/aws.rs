@@ -38,3 +38,55 @@ pub async fn s3_client(s: &AwsSettings) -> aws_sdk_s3::Client {
 pub async fn dynamodb_client(s: &AwsSettings) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(&sdk_config(s).await)
 }
+
+/// An AWS SDK error, read once the same way for every service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkFailure {
+    /// The service's error code (`NoSuchKey`, `Throttling`, ...), if it answered.
+    pub code: Option<String>,
+    /// `code: message`, or the SDK's description when the service did not answer.
+    pub message: String,
+    /// Worth retrying: a transport failure, throttling, a service having a bad moment.
+    pub retryable: bool,
+}
+
+/// Error codes that mean "try again later", across the services Ferry calls.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "SlowDown",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "InsufficientInstanceCapacity",
+    "RequestTimeout",
+];
+
+pub fn sdk_failure<E, R>(err: &aws_sdk_s3::error::SdkError<E, R>) -> SdkFailure
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+    let transport = matches!(
+        err,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    );
+    let code = err.code().map(str::to_string);
+    let message = match (&code, err.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.clone(),
+        _ => aws_sdk_s3::error::DisplayErrorContext(err).to_string(),
+    };
+    let retryable = transport
+        || code
+            .as_deref()
+            .is_some_and(|c| RETRYABLE_CODES.contains(&c));
+    SdkFailure {
+        code,
+        message,
+        retryable,
+    }
+}

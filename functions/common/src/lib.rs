@@ -36,44 +36,15 @@ impl From<StepError> for Diagnostic {
     }
 }
 
-/// Error codes that mean "try again later", across the services Ferry calls.
-const RETRYABLE_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TooManyRequestsException",
-    "SlowDown",
-    "InternalError",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "InsufficientInstanceCapacity",
-    "RequestTimeout",
-];
-
 /// An SDK error as a step error: `op` names the call, `what` the object it was about.
 pub fn sdk_error<E, R>(op: &str, what: &str, err: SdkError<E, R>) -> StepError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let transport = matches!(
-        err,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    );
-    let code = err.code().map(str::to_string);
-    let text = match (&code, err.message()) {
-        (Some(c), Some(m)) => format!("{op} {what}: {c}: {m}"),
-        (Some(c), None) => format!("{op} {what}: {c}"),
-        _ => format!(
-            "{op} {what}: {}",
-            aws_sdk_ec2::error::DisplayErrorContext(&err)
-        ),
-    };
-    if transport
-        || code
-            .as_deref()
-            .is_some_and(|c| RETRYABLE_CODES.contains(&c))
-    {
+    let f = ferry_store::aws::sdk_failure(&err);
+    let text = format!("{op} {what}: {}", f.message);
+    if f.retryable {
         StepError::Retryable(text)
     } else {
         StepError::NonRetryable(text)

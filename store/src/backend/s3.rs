@@ -18,27 +18,17 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let retryable = matches!(
-        err,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    );
-    let code = err.code().map(str::to_string);
-    if matches!(code.as_deref(), Some("NoSuchKey" | "NotFound")) {
+    let f = crate::aws::sdk_failure(&err);
+    if matches!(f.code.as_deref(), Some("NoSuchKey" | "NotFound")) {
         return BackendError::NotFound {
             key: key.to_string(),
         };
     }
-    let message = match (code, err.message()) {
-        (Some(c), Some(m)) => format!("{c}: {m}"),
-        (Some(c), None) => c,
-        _ => aws_sdk_s3::error::DisplayErrorContext(&err).to_string(),
-    };
-    let retryable = retryable || message.contains("SlowDown") || message.contains("InternalError");
     BackendError::S3 {
         op,
         key: key.to_string(),
-        message,
-        retryable,
+        message: f.message,
+        retryable: f.retryable,
     }
 }
 
