@@ -69,6 +69,25 @@ impl Template {
     }
 }
 
+/// A list property of `{AttributeName, <field>}` items in the CLI's shorthand
+/// (`AttributeName=pk,KeyType=HASH`).
+fn shorthand(t: &Template, props: &Value, list: &str, field: &str) -> Result<Vec<String>> {
+    let items = props
+        .get(list)
+        .and_then(Value::as_sequence)
+        .with_context(|| format!("table without {list}"))?;
+    items
+        .iter()
+        .map(|i| {
+            Ok(format!(
+                "AttributeName={},{field}={}",
+                t.string(i.get("AttributeName").context("AttributeName")?)?,
+                t.string(i.get(field).with_context(|| field.to_string())?)?
+            ))
+        })
+        .collect()
+}
+
 /// Creates the template's table and bucket in moto. `params` fills parameters without
 /// defaults (`StoreBucketName`).
 pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<Deployed> {
@@ -88,29 +107,9 @@ pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<D
         name.clone(),
     ];
     args.push("--attribute-definitions".into());
-    for a in p
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .context("AttributeDefinitions")?
-    {
-        args.push(format!(
-            "AttributeName={},AttributeType={}",
-            t.string(a.get("AttributeName").context("AttributeName")?)?,
-            t.string(a.get("AttributeType").context("AttributeType")?)?
-        ));
-    }
+    args.extend(shorthand(&t, p, "AttributeDefinitions", "AttributeType")?);
     args.push("--key-schema".into());
-    for k in p
-        .get("KeySchema")
-        .and_then(Value::as_sequence)
-        .context("KeySchema")?
-    {
-        args.push(format!(
-            "AttributeName={},KeyType={}",
-            t.string(k.get("AttributeName").context("AttributeName")?)?,
-            t.string(k.get("KeyType").context("KeyType")?)?
-        ));
-    }
+    args.extend(shorthand(&t, p, "KeySchema", "KeyType")?);
     args.push("--billing-mode".into());
     args.push(t.string(p.get("BillingMode").context("BillingMode")?)?);
     moto.aws(&args.iter().map(String::as_str).collect::<Vec<_>>())?;

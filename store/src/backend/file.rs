@@ -49,18 +49,8 @@ impl FileBackend {
     }
 
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), BackendError> {
-        let path = self.path(key);
-        let tmp_dir = self.root.join(TMP_DIR);
-        let key = key.to_string();
-        tokio::task::spawn_blocking(move || {
-            put_atomic(&tmp_dir, &path, &data).map_err(io("put", &key))
-        })
-        .await
-        .map_err(|e| BackendError::Io {
-            op: "put",
-            key: String::new(),
-            source: std::io::Error::other(e),
-        })?
+        let (path, tmp_dir) = (self.path(key), self.root.join(TMP_DIR));
+        blocking("put", key, move || put_atomic(&tmp_dir, &path, &data)).await
     }
 
     pub async fn get(&self, key: &str) -> Result<Bytes, BackendError> {
@@ -72,31 +62,34 @@ impl FileBackend {
 
     pub async fn get_range(&self, key: &str, offset: u64, len: u64) -> Result<Bytes, BackendError> {
         let path = self.path(key);
-        let k = key.to_string();
-        tokio::task::spawn_blocking(move || read_range(&path, offset, len).map_err(io("get", &k)))
-            .await
-            .map_err(|e| BackendError::Io {
-                op: "get",
-                key: key.to_string(),
-                source: std::io::Error::other(e),
-            })?
+        blocking("get", key, move || read_range(&path, offset, len)).await
     }
 
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
-        let root = self.root.clone();
-        let p = prefix.to_string();
-        tokio::task::spawn_blocking(move || {
+        let (root, p) = (self.root.clone(), prefix.to_string());
+        blocking("list", prefix, move || {
             let mut out = Vec::new();
-            walk(&root, &root, &p, &mut out).map_err(io("list", &p))?;
+            walk(&root, &root, &p, &mut out)?;
             out.sort_by(|a, b| a.key.cmp(&b.key));
             Ok(out)
         })
         .await
-        .map_err(|e| BackendError::Io {
-            op: "list",
-            key: prefix.to_string(),
+    }
+}
+
+/// Runs blocking file I/O off the async threads; errors name the operation and key.
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    key: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, BackendError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(io(op, key)),
+        Err(e) => Err(BackendError::Io {
+            op,
+            key: key.to_string(),
             source: std::io::Error::other(e),
-        })?
+        }),
     }
 }
 

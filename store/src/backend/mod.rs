@@ -1,5 +1,6 @@
-//! Object storage for a store: a narrow port (`put`, `get`, `get_range`, `list`) with one adapter per backend. Keys are the ones `ferry_core::layout` spells;
-//! both adapters lay them out identically.
+//! Object storage for a store: a narrow port (`put`, `get`, `get_range`, `list`) with
+//! one adapter per backend. Keys are the ones `ferry_core::layout` spells; both adapters
+//! lay them out identically.
 
 mod error;
 mod file;
