@@ -54,6 +54,43 @@ pub struct CaptureStats {
     pub duration_s: f64,
 }
 
+/// What the source machine is, as far as booting its image elsewhere depends on it.
+/// Learned over SSH at capture time; unknown for a disk image read on the appliance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineFacts {
+    /// `uname -m`: `x86_64`, `aarch64`, ...
+    pub arch: String,
+    pub boot: BootMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BootMode {
+    LegacyBios,
+    Uefi,
+}
+
+impl MachineFacts {
+    /// Parses the output of [`MachineFacts::PROBE`]: `uname -m`, then `uefi` or `bios`.
+    pub fn parse(out: &str) -> Option<Self> {
+        let mut lines = out.lines().map(str::trim).filter(|l| !l.is_empty());
+        let arch = lines.next()?.to_string();
+        let boot = match lines.next()? {
+            "uefi" => BootMode::Uefi,
+            "bios" => BootMode::LegacyBios,
+            _ => return None,
+        };
+        if arch.is_empty() || arch.contains(char::is_whitespace) {
+            return None;
+        }
+        Some(MachineFacts { arch, boot })
+    }
+
+    /// The stock shell command whose output [`MachineFacts::parse`] reads.
+    pub const PROBE: &'static str =
+        "uname -m; if [ -d /sys/firmware/efi ]; then echo uefi; else echo bios; fi";
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointMeta {
     pub point: String,
@@ -69,6 +106,9 @@ pub struct PointMeta {
     /// The point this capture was taken after, if any.
     pub parent: Option<String>,
     pub stats: CaptureStats,
+    /// Architecture and boot mode of the source, when known (older points lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineFacts>,
 }
 
 /// One chunk of the image, in order.
@@ -212,6 +252,10 @@ pub(crate) mod tests {
                 image_blake3: blake3::hash(&chunks.concat()).to_hex().to_string(),
                 parent: None,
                 stats: CaptureStats::default(),
+                machine: Some(MachineFacts {
+                    arch: "x86_64".into(),
+                    boot: BootMode::Uefi,
+                }),
             },
             chunks: refs,
         }
@@ -229,6 +273,30 @@ pub(crate) mod tests {
         let err = Manifest::decode("p", &bad.encode().unwrap()).unwrap_err();
         assert!(err.to_string().contains("image size"), "{err}");
         assert!(Manifest::decode("p", b"garbage").is_err());
+    }
+
+    #[test]
+    fn machine_facts_from_the_probe() {
+        let f = MachineFacts::parse("x86_64\nbios\n").unwrap();
+        assert_eq!(f.arch, "x86_64");
+        assert_eq!(f.boot, BootMode::LegacyBios);
+        assert_eq!(
+            MachineFacts::parse("aarch64\r\nuefi").unwrap().boot,
+            BootMode::Uefi
+        );
+        assert!(MachineFacts::parse("x86_64\n").is_none());
+        assert!(MachineFacts::parse("sh: uname: not found\nbios").is_none());
+        assert!(MachineFacts::parse("x86_64\nmaybe").is_none());
+    }
+
+    #[test]
+    fn points_without_machine_facts_still_decode() {
+        let mut m = manifest(&[b"a"]);
+        m.meta.machine = None;
+        let json = serde_json::to_string(&m.meta).unwrap();
+        assert!(!json.contains("machine"));
+        let back: PointMeta = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.machine, None);
     }
 
     #[test]

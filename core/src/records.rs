@@ -39,6 +39,8 @@ pub struct HostRecord {
 #[serde(rename_all = "kebab-case")]
 pub enum PointState {
     Captured,
+    /// `build-image` made its EBS snapshot and AMI (`snapshot_id`, `image_id`).
+    ImageBuilt,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +55,10 @@ pub struct PointRecord {
     pub image_blake3: String,
     pub state: PointState,
     pub stats: CaptureStats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_id: Option<String>,
 }
 
 impl PointRecord {
@@ -70,6 +76,8 @@ impl PointRecord {
             image_blake3: meta.image_blake3.clone(),
             state: PointState::Captured,
             stats: meta.stats.clone(),
+            snapshot_id: None,
+            image_id: None,
         }
     }
 }

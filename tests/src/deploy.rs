@@ -1,25 +1,44 @@
 //! Deploys `infra/template.yaml` into the local stack, so that the template is the one
-//! source of truth for what the tests and the demo run against: the records table and
-//! the store bucket are created as the template declares them. (Functions are served by
-//! cargo-lambda instead of being deployed; state machines join as they are written.)
+//! source of truth for what the tests and the demo run against: the records table, the
+//! store bucket and the state machines are created as the template declares them, with
+//! `DefinitionSubstitutions` resolved to the local functions, and the functions'
+//! environment is taken from the template too. (cargo-lambda serves the functions
+//! instead of a deployment.)
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde_yaml_ng::Value;
 
-use crate::moto::Moto;
+use crate::moto::{Moto, REGION};
+
+/// moto's account.
+pub const ACCOUNT: &str = "123456789012";
 
 /// What a deployment created.
 #[derive(Debug, Clone)]
 pub struct Deployed {
     pub table: String,
     pub bucket: String,
+    /// State machine name (its `Name` property) -> ARN.
+    pub state_machines: HashMap<String, String>,
+    /// Every function's `Environment.Variables`, resolved (one cargo-lambda serves
+    /// them all, so they must agree).
+    pub function_env: Vec<(String, String)>,
+}
+
+pub fn lambda_arn(function: &str) -> String {
+    format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}")
+}
+
+pub fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
 }
 
 struct Template {
     doc: Value,
+    dir: PathBuf,
     params: HashMap<String, String>,
 }
 
@@ -32,46 +51,155 @@ impl Template {
         let mut params = HashMap::new();
         if let Some(Value::Mapping(ps)) = doc.get("Parameters") {
             for (k, v) in ps {
-                if let (Some(k), Some(d)) = (k.as_str(), v.get("Default").and_then(Value::as_str)) {
-                    params.insert(k.to_string(), d.to_string());
+                let default = match v.get("Default") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                if let (Some(k), Some(d)) = (k.as_str(), default) {
+                    params.insert(k.to_string(), d);
                 }
             }
         }
         for (k, v) in overrides {
             params.insert(k.to_string(), v.to_string());
         }
-        Ok(Template { doc, params })
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        Ok(Template { doc, dir, params })
     }
 
-    /// A scalar property: a plain string or `!Ref Parameter`.
-    fn string(&self, v: &Value) -> Result<String> {
+    fn resources(&self) -> Vec<(&str, &Value)> {
+        match self.doc.get("Resources") {
+            Some(Value::Mapping(rs)) => rs
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str()?, v)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn resources_of(&self, kind: &str) -> Vec<(&str, &Value)> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+            .collect()
+    }
+
+    fn resource(&self, name: &str) -> Result<&Value> {
+        self.resources()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, r)| r)
+            .with_context(|| format!("no resource {name} in the template"))
+    }
+
+    fn prop<'a>(&self, r: &'a Value, name: &str) -> Result<&'a Value> {
+        r.get("Properties")
+            .and_then(|p| p.get(name))
+            .with_context(|| format!("resource without {name}"))
+    }
+
+    /// `Ref` of a parameter or resource. A state machine's ARN is known once created.
+    fn reference(&self, name: &str, sms: &HashMap<String, String>) -> Result<Option<String>> {
+        if let Some(p) = self.params.get(name) {
+            return Ok(Some(p.clone()));
+        }
+        let r = self.resource(name)?;
+        let kind = r.get("Type").and_then(Value::as_str).unwrap_or("");
+        Ok(match kind {
+            "AWS::DynamoDB::Table" => Some(self.string(self.prop(r, "TableName")?, sms)?),
+            "AWS::S3::Bucket" => Some(self.string(self.prop(r, "BucketName")?, sms)?),
+            "AWS::Serverless::Function" => Some(function_name(r)?),
+            "AWS::Serverless::StateMachine" => {
+                let n = self.string(self.prop(r, "Name")?, sms)?;
+                sms.get(&n).cloned()
+            }
+            other => bail!("Ref of a {other} is not supported by the local deployment"),
+        })
+    }
+
+    /// `GetAtt Resource.Attribute`.
+    fn attribute(&self, what: &str, sms: &HashMap<String, String>) -> Result<Option<String>> {
+        let (name, attr) = what
+            .split_once('.')
+            .context("GetAtt without an attribute")?;
+        let r = self.resource(name)?;
+        let kind = r.get("Type").and_then(Value::as_str).unwrap_or("");
+        Ok(match (kind, attr) {
+            ("AWS::Serverless::Function", "Arn") => Some(lambda_arn(&function_name(r)?)),
+            ("AWS::DynamoDB::Table", "Arn") => Some(format!(
+                "arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{}",
+                self.string(self.prop(r, "TableName")?, sms)?
+            )),
+            ("AWS::Serverless::StateMachine", "Name") => {
+                Some(self.string(self.prop(r, "Name")?, sms)?)
+            }
+            _ => bail!("GetAtt {what} is not supported by the local deployment"),
+        })
+    }
+
+    /// A value: a plain string or number, `!Ref`, `!GetAtt`, or `!Sub` of those.
+    /// `Ok(None)` when it names a state machine not created yet.
+    fn value(&self, v: &Value, sms: &HashMap<String, String>) -> Result<Option<String>> {
         match v {
-            Value::String(s) => Ok(s.clone()),
-            Value::Tagged(t) if t.tag == "Ref" => {
-                let name = t.value.as_str().context("!Ref of a non-string")?;
-                self.params
-                    .get(name)
-                    .cloned()
-                    .with_context(|| format!("parameter {name} has no value"))
+            Value::String(s) => Ok(Some(s.clone())),
+            Value::Number(n) => Ok(Some(n.to_string())),
+            Value::Tagged(t) => {
+                let arg = t.value.as_str().context("intrinsic of a non-string")?;
+                if t.tag == "Ref" {
+                    self.reference(arg, sms)
+                } else if t.tag == "GetAtt" {
+                    self.attribute(arg, sms)
+                } else if t.tag == "Sub" {
+                    self.sub(arg, sms)
+                } else {
+                    bail!("unsupported intrinsic {}", t.tag)
+                }
             }
             other => bail!("unsupported template value {other:?}"),
         }
     }
 
-    fn resources_of(&self, kind: &str) -> Vec<&Value> {
-        match self.doc.get("Resources") {
-            Some(Value::Mapping(rs)) => rs
-                .values()
-                .filter(|r| r.get("Type").and_then(Value::as_str) == Some(kind))
-                .collect(),
-            _ => Vec::new(),
-        }
+    fn string(&self, v: &Value, sms: &HashMap<String, String>) -> Result<String> {
+        self.value(v, sms)?
+            .context("value depends on a state machine that does not exist yet")
     }
+
+    fn sub(&self, text: &str, sms: &HashMap<String, String>) -> Result<Option<String>> {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find("${") {
+            out += &rest[..i];
+            let end = rest[i..].find('}').context("unclosed ${ in !Sub")? + i;
+            let name = &rest[i + 2..end];
+            let v = if name.contains('.') {
+                self.attribute(name, sms)?
+            } else {
+                self.reference(name, sms)?
+            };
+            let Some(v) = v else { return Ok(None) };
+            out += &v;
+            rest = &rest[end + 1..];
+        }
+        out += rest;
+        Ok(Some(out))
+    }
+}
+
+/// The binary cargo-lambda serves a function as (`Metadata.BuildProperties.Binary`).
+fn function_name(r: &Value) -> Result<String> {
+    r.get("Metadata")
+        .and_then(|m| m.get("BuildProperties"))
+        .and_then(|b| b.get("Binary"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .context("function without Metadata.BuildProperties.Binary")
 }
 
 /// A list property of `{AttributeName, <field>}` items in the CLI's shorthand
 /// (`AttributeName=pk,KeyType=HASH`).
 fn shorthand(t: &Template, props: &Value, list: &str, field: &str) -> Result<Vec<String>> {
+    let none = HashMap::new();
     let items = props
         .get(list)
         .and_then(Value::as_sequence)
@@ -81,25 +209,23 @@ fn shorthand(t: &Template, props: &Value, list: &str, field: &str) -> Result<Vec
         .map(|i| {
             Ok(format!(
                 "AttributeName={},{field}={}",
-                t.string(i.get("AttributeName").context("AttributeName")?)?,
-                t.string(i.get(field).with_context(|| field.to_string())?)?
+                t.string(i.get("AttributeName").context("AttributeName")?, &none)?,
+                t.string(i.get(field).with_context(|| field.to_string())?, &none)?
             ))
         })
         .collect()
 }
 
-/// Creates the template's table and bucket in moto. `params` fills parameters without
-/// defaults (`StoreBucketName`).
-pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<Deployed> {
-    let t = Template::load(template, params)?;
+fn deploy_table(moto: &Moto, t: &Template) -> Result<String> {
     let tables = t.resources_of("AWS::DynamoDB::Table");
-    let [table] = tables.as_slice() else {
+    let [(_, table)] = tables.as_slice() else {
         bail!("the template should declare exactly one DynamoDB table");
     };
     let p = table
         .get("Properties")
         .context("table without Properties")?;
-    let name = t.string(p.get("TableName").context("table without TableName")?)?;
+    let none = HashMap::new();
+    let name = t.string(t.prop(table, "TableName")?, &none)?;
     let mut args: Vec<String> = vec![
         "dynamodb".into(),
         "create-table".into(),
@@ -107,35 +233,135 @@ pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<D
         name.clone(),
     ];
     args.push("--attribute-definitions".into());
-    args.extend(shorthand(&t, p, "AttributeDefinitions", "AttributeType")?);
+    args.extend(shorthand(t, p, "AttributeDefinitions", "AttributeType")?);
     args.push("--key-schema".into());
-    args.extend(shorthand(&t, p, "KeySchema", "KeyType")?);
+    args.extend(shorthand(t, p, "KeySchema", "KeyType")?);
     args.push("--billing-mode".into());
-    args.push(t.string(p.get("BillingMode").context("BillingMode")?)?);
+    args.push(t.string(t.prop(table, "BillingMode")?, &none)?);
     moto.aws(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    Ok(name)
+}
 
+fn deploy_bucket(moto: &Moto, t: &Template) -> Result<String> {
     let buckets = t.resources_of("AWS::S3::Bucket");
-    let [bucket] = buckets.as_slice() else {
+    let [(_, bucket)] = buckets.as_slice() else {
         bail!("the template should declare exactly one S3 bucket");
     };
-    let bp = bucket
-        .get("Properties")
-        .context("bucket without Properties")?;
-    let bucket_name = t.string(bp.get("BucketName").context("bucket without BucketName")?)?;
-    moto.aws(&["s3api", "create-bucket", "--bucket", &bucket_name])?;
-    if bp.get("VersioningConfiguration").is_some() {
+    let name = t.string(t.prop(bucket, "BucketName")?, &HashMap::new())?;
+    moto.aws(&["s3api", "create-bucket", "--bucket", &name])?;
+    if t.prop(bucket, "VersioningConfiguration").is_ok() {
         moto.aws(&[
             "s3api",
             "put-bucket-versioning",
             "--bucket",
-            &bucket_name,
+            &name,
             "--versioning-configuration",
             "Status=Enabled",
         ])?;
     }
+    Ok(name)
+}
+
+/// A state machine's definition with its substitutions, or `None` while one of them
+/// names a state machine not created yet.
+fn definition(t: &Template, sm: &Value, sms: &HashMap<String, String>) -> Result<Option<String>> {
+    let uri = t.string(t.prop(sm, "DefinitionUri")?, sms)?;
+    let path = t.dir.join(&uri);
+    let mut text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    if let Some(Value::Mapping(subs)) = sm
+        .get("Properties")
+        .and_then(|p| p.get("DefinitionSubstitutions"))
+    {
+        for (k, v) in subs {
+            let k = k.as_str().context("substitution name")?;
+            let Some(v) = t.value(v, sms)? else {
+                return Ok(None);
+            };
+            text = text.replace(&format!("${{{k}}}"), &v);
+        }
+    }
+    if let Some(i) = text.find("${") {
+        let end = text[i..].find('}').map_or(text.len(), |e| i + e + 1);
+        bail!("{uri}: {} has no substitution", &text[i..end]);
+    }
+    Ok(Some(text))
+}
+
+fn deploy_state_machines(moto: &Moto, t: &Template) -> Result<HashMap<String, String>> {
+    let mut sms: HashMap<String, String> = HashMap::new();
+    let mut todo = t.resources_of("AWS::Serverless::StateMachine");
+    while !todo.is_empty() {
+        let before = todo.len();
+        let mut waiting = Vec::new();
+        for (logical, sm) in todo {
+            let name = t.string(t.prop(sm, "Name")?, &sms)?;
+            match definition(t, sm, &sms).with_context(|| format!("state machine {logical}"))? {
+                None => waiting.push((logical, sm)),
+                Some(def) => {
+                    let out = moto.aws(&[
+                        "stepfunctions",
+                        "create-state-machine",
+                        "--name",
+                        &name,
+                        "--definition",
+                        &def,
+                        "--role-arn",
+                        &format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
+                    ])?;
+                    let arn = out["stateMachineArn"]
+                        .as_str()
+                        .context("create-state-machine: no ARN")?;
+                    sms.insert(name, arn.to_string());
+                }
+            }
+        }
+        if waiting.len() == before {
+            bail!("state machines refer to each other in a cycle");
+        }
+        todo = waiting;
+    }
+    Ok(sms)
+}
+
+fn function_env(t: &Template) -> Result<Vec<(String, String)>> {
+    let mut env: HashMap<String, String> = HashMap::new();
+    let none = HashMap::new();
+    for (name, f) in t.resources_of("AWS::Serverless::Function") {
+        let vars = f
+            .get("Properties")
+            .and_then(|p| p.get("Environment"))
+            .and_then(|e| e.get("Variables"));
+        let Some(Value::Mapping(vars)) = vars else {
+            continue;
+        };
+        for (k, v) in vars {
+            let k = k.as_str().context("variable name")?.to_string();
+            let v = t.string(v, &none)?;
+            if let Some(old) = env.insert(k.clone(), v.clone()) {
+                if old != v {
+                    bail!("functions disagree on {k} ({old} / {v}; {name}); one cargo-lambda serves them all");
+                }
+            }
+        }
+    }
+    let mut env: Vec<_> = env.into_iter().collect();
+    env.sort();
+    Ok(env)
+}
+
+/// Creates the template's table, bucket and state machines in moto. `params` fills
+/// parameters (`StoreBucketName`) and may override defaults.
+pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<Deployed> {
+    let t = Template::load(template, params)?;
+    let table = deploy_table(moto, &t)?;
+    let bucket = deploy_bucket(moto, &t)?;
+    let state_machines = deploy_state_machines(moto, &t)?;
     Ok(Deployed {
-        table: name,
-        bucket: bucket_name,
+        table,
+        bucket,
+        state_machines,
+        function_env: function_env(&t)?,
     })
 }
 
@@ -147,21 +373,36 @@ mod tests {
     fn reads_the_real_template() {
         let t = Template::load(
             &crate::disk::repo_root().join("infra/template.yaml"),
-            &[("StoreBucketName", "b")],
+            &[("StoreBucketName", "b"), ("ImageRangeBlocks", "128")],
         )
         .unwrap();
+        let none = HashMap::new();
         let tables = t.resources_of("AWS::DynamoDB::Table");
         assert_eq!(tables.len(), 1);
-        let name = t
-            .string(
-                tables[0]
-                    .get("Properties")
-                    .unwrap()
-                    .get("TableName")
-                    .unwrap(),
-            )
-            .unwrap();
-        assert_eq!(name, "ferry");
+        assert_eq!(
+            t.string(t.prop(tables[0].1, "TableName").unwrap(), &none)
+                .unwrap(),
+            "ferry"
+        );
         assert_eq!(t.resources_of("AWS::S3::Bucket").len(), 1);
+        let env: HashMap<_, _> = function_env(&t).unwrap().into_iter().collect();
+        assert_eq!(env["FERRY_STORE"], "s3://b/store");
+        assert_eq!(env["FERRY_TABLE"], "ferry");
+        assert_eq!(env["FERRY_IMAGE_RANGE_BLOCKS"], "128");
+        // Every state machine's substitutions resolve once the ones it names exist.
+        let sms: HashMap<String, String> = [(
+            "ferry-build-image".to_string(),
+            state_machine_arn("ferry-build-image"),
+        )]
+        .into_iter()
+        .collect();
+        for (name, sm) in t.resources_of("AWS::Serverless::StateMachine") {
+            let def = definition(&t, sm, &sms).unwrap().unwrap();
+            let parsed: serde_json::Value = serde_json::from_str(&def).unwrap();
+            assert!(parsed["States"].is_object(), "{name}");
+            assert!(
+                def.contains(&lambda_arn("build-image")) || def.contains(&lambda_arn("launch"))
+            );
+        }
     }
 }

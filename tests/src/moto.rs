@@ -21,7 +21,8 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts `moto_server` (PyPI `moto[server]`), logging to `log_dir/moto.log`.
+    /// Starts moto's server (PyPI `moto[server]`) through `tests/moto/ferry_moto.py`
+    /// (RegisterImage completed: see that file), logging to `log_dir/moto.log`.
     pub fn start(log_dir: &Path) -> Result<Self> {
         let port = free_port("127.0.0.1")?;
         Self::start_behind(log_dir, port, port)
@@ -32,16 +33,18 @@ impl Moto {
     /// there).
     pub fn start_behind(log_dir: &Path, port: u16, public_port: u16) -> Result<Self> {
         let log = std::fs::File::create(log_dir.join("moto.log"))?;
+        let server = crate::disk::repo_root().join("tests/moto/ferry_moto.py");
         let mut proc = Proc::spawn(
-            "moto_server",
-            Command::new("moto_server")
+            "moto server",
+            Command::new("python3")
+                .arg(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_PORT", public_port.to_string())
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log),
         )
-        .context("moto_server is not installed: run scripts/setup.sh")?;
+        .context("python3 is not installed: run scripts/setup.sh")?;
         wait_for_port(
             &mut proc,
             ([127, 0, 0, 1], port).into(),
@@ -116,8 +119,22 @@ impl Moto {
         Ok((vpc, subnet))
     }
 
-    /// Registers an image to launch from (moto accepts any snapshot id).
+    /// Registers an image to launch from, on the snapshot of an empty volume.
     pub fn test_image(&self, name: &str) -> Result<String> {
+        let vol = self.aws(&[
+            "ec2",
+            "create-volume",
+            "--size",
+            "1",
+            "--availability-zone",
+            "us-east-1a",
+        ])?;
+        let vol = vol["VolumeId"].as_str().context("create-volume: no id")?;
+        let snap = self.aws(&["ec2", "create-snapshot", "--volume-id", vol])?;
+        let snap = snap["SnapshotId"]
+            .as_str()
+            .context("create-snapshot: no id")?;
+        let mapping = format!("DeviceName=/dev/xvda,Ebs={{SnapshotId={snap}}}");
         let ami = self.aws(&[
             "ec2",
             "register-image",
@@ -128,7 +145,7 @@ impl Moto {
             "--root-device-name",
             "/dev/xvda",
             "--block-device-mappings",
-            "DeviceName=/dev/xvda,Ebs={SnapshotId=snap-12345678}",
+            &mapping,
         ])?;
         Ok(ami["ImageId"]
             .as_str()

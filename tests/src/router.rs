@@ -6,11 +6,14 @@
 //! needs: cargo-lambda answers a function error with HTTP 500 where Lambda answers 200
 //! plus `X-Amz-Function-Error: Unhandled`, and every response gets an
 //! `x-amzn-RequestId`. Emulator plumbing only: product code never sees it.
+//!
+//! Tests can also make it answer chosen invocations with a function error
+//! ([`Router::inject`]), as a Lambda whose call failed transiently would.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -27,11 +30,23 @@ struct Routes {
     lambda: u16,
     client: Client<HttpConnector, Full<Bytes>>,
     next_id: AtomicU64,
+    faults: Arc<Mutex<Vec<Fault>>>,
+}
+
+/// Answer the next `times` invocations of `function` whose payload contains
+/// `payload_contains` with the function error `error_type`, without running it.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub function: String,
+    pub payload_contains: String,
+    pub error_type: String,
+    pub times: u32,
 }
 
 /// A running router; stops when dropped.
 pub struct Router {
     pub port: u16,
+    faults: Arc<Mutex<Vec<Fault>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -48,11 +63,13 @@ impl Router {
                 port,
             ))))
             .with_context(|| format!("router: binding 127.0.0.1:{port}"))?;
+        let faults = Arc::new(Mutex::new(Vec::new()));
         let routes = Arc::new(Routes {
             moto,
             lambda,
             client: Client::builder(TokioExecutor::new()).build_http(),
             next_id: AtomicU64::new(1),
+            faults: faults.clone(),
         });
         runtime.spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -67,8 +84,38 @@ impl Router {
         });
         Ok(Router {
             port,
+            faults,
             _runtime: runtime,
         })
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        if let Ok(mut f) = self.faults.lock() {
+            f.push(fault);
+        }
+    }
+
+    /// Injected faults not yet used up.
+    pub fn faults_left(&self) -> u32 {
+        self.faults
+            .lock()
+            .map(|f| f.iter().map(|f| f.times).sum())
+            .unwrap_or(0)
+    }
+}
+
+impl Routes {
+    /// The error to answer this invocation with, if a fault matches it.
+    fn take_fault(&self, path: &str, body: &[u8]) -> Option<String> {
+        let body = String::from_utf8_lossy(body);
+        let mut faults = self.faults.lock().ok()?;
+        let f = faults.iter_mut().find(|f| {
+            f.times > 0
+                && path.starts_with(&format!("{INVOKE_PREFIX}{}/", f.function))
+                && body.contains(&f.payload_contains)
+        })?;
+        f.times -= 1;
+        Some(f.error_type.clone())
     }
 }
 
@@ -140,6 +187,19 @@ async fn forward(routes: &Routes, req: Request<Incoming>) -> Result<Response<Ful
     };
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
+    if is_invoke {
+        if let Some(error_type) = routes.take_fault(&path, &body) {
+            let payload = serde_json::json!({
+                "errorType": error_type,
+                "errorMessage": "injected by the test router",
+            });
+            return Ok(Response::builder()
+                .status(StatusCode::OK)
+                .header("X-Amz-Function-Error", "Unhandled")
+                .header("Content-Type", "application/json")
+                .body(Full::new(Bytes::from(payload.to_string())))?);
+        }
+    }
     let mut out = Request::builder()
         .method(parts.method)
         .uri(format!("http://127.0.0.1:{port}{path}"));

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::deploy::deploy;
+use crate::deploy::{deploy, Deployed};
 use crate::ferry::{write_config, Ferry, HostEntry};
 use crate::moto::{CargoLambda, Moto};
 use crate::procs::free_port;
@@ -18,6 +18,12 @@ pub const TABLE: &str = "ferry";
 pub const STORE_BUCKET: &str = "ferry-store";
 /// The store the functions read (`FERRY_STORE`), as the template sets it.
 pub const CLOUD_STORE: &str = "s3://ferry-store/store";
+/// Blocks per build-image writer in the local stack (the template's
+/// `ImageRangeBlocks`): small, so that the test images are written by several
+/// parallel Map iterations.
+pub const RANGE_BLOCKS: &str = "128";
+pub const MIGRATE_SM: &str = "ferry-migrate";
+pub const BUILD_IMAGE_SM: &str = "ferry-build-image";
 
 pub struct Stack {
     pub dir: tempfile::TempDir,
@@ -26,6 +32,8 @@ pub struct Stack {
     /// With [`Stack::with_cloud`]: the router in front of moto and cargo-lambda.
     pub router: Option<Router>,
     pub lambda: Option<CargoLambda>,
+    /// What the template deployment created (with moto).
+    pub deployed: Option<Deployed>,
     pub hosts: Vec<SshHost>,
 }
 
@@ -40,6 +48,7 @@ impl Stack {
             moto: None,
             router: None,
             lambda: None,
+            deployed: None,
             hosts: Vec::new(),
         })
     }
@@ -47,7 +56,7 @@ impl Stack {
     /// Starts moto and deploys the template's table and bucket into it.
     pub fn with_moto(mut self) -> Result<Self> {
         let m = Moto::start(self.dir.path())?;
-        deploy_template(&m)?;
+        self.deployed = Some(deploy_template(&m)?);
         self.moto = Some(m);
         Ok(self)
     }
@@ -68,12 +77,27 @@ impl Stack {
             r#"{"stepfunctions": {"execute_state_machine": true}}"#,
         )?;
         self.router = Some(Router::start(front, back, lambda)?);
-        deploy_template(&moto)?;
+        let d = deploy_template(&moto)?;
         let mut env = moto.env();
-        env.push(("FERRY_STORE".into(), CLOUD_STORE.into()));
+        env.extend(d.function_env.clone());
+        anyhow::ensure!(
+            env.iter()
+                .any(|(k, v)| k == "FERRY_STORE" && v == CLOUD_STORE),
+            "the template's FERRY_STORE is not {CLOUD_STORE}"
+        );
+        self.deployed = Some(d);
         self.lambda = Some(CargoLambda::start(self.dir.path(), lambda, &env)?);
         self.moto = Some(moto);
         Ok(self)
+    }
+
+    /// The ARN of a state machine the template deployed.
+    pub fn state_machine(&self, name: &str) -> Result<String> {
+        self.deployed
+            .as_ref()
+            .and_then(|d| d.state_machines.get(name))
+            .cloned()
+            .with_context(|| format!("state machine {name} was not deployed"))
     }
 
     pub fn path(&self) -> &Path {
@@ -145,13 +169,26 @@ impl Stack {
     }
 }
 
-fn deploy_template(moto: &Moto) -> Result<()> {
+fn deploy_template(moto: &Moto) -> Result<Deployed> {
     let template = crate::disk::repo_root().join("infra/template.yaml");
-    let d = deploy(moto, &template, &[("StoreBucketName", STORE_BUCKET)])?;
+    let d = deploy(
+        moto,
+        &template,
+        &[
+            ("StoreBucketName", STORE_BUCKET),
+            ("ImageRangeBlocks", RANGE_BLOCKS),
+        ],
+    )?;
     anyhow::ensure!(
         d.table == TABLE,
         "the template's table is {}, expected {TABLE}",
         d.table
     );
-    Ok(())
+    for sm in [MIGRATE_SM, BUILD_IMAGE_SM] {
+        anyhow::ensure!(
+            d.state_machines.contains_key(sm),
+            "the template has no state machine {sm}"
+        );
+    }
+    Ok(d)
 }

@@ -1,16 +1,20 @@
-//! The `build-image` function's handler against moto's EBS direct APIs and EC2: the
-//! snapshot's blocks read back equal the captured image block for block; a retry reuses
-//! what was built; a child point writes only the blocks that can differ.
+//! The `build-image` steps in process against moto's EBS direct APIs, EC2 and DynamoDB:
+//! the snapshot's blocks read back equal the captured image block for block, the AMI's
+//! root device is that snapshot, the point's record names both; a retry reuses what was
+//! built; a child point writes only the blocks that differ.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
-use ferry_fn_build_image::handler::{self, BuildImageRequest, Clients};
+use ferry_fn_build_image::cloud::Cloud;
+use ferry_fn_build_image::request::{BuildImageResult, FinishRequest, Plan, PlanRequest};
+use ferry_fn_build_image::steps;
 use ferry_store::{Backend, Repository};
 use ferry_tests::disk;
 use ferry_tests::ferry::HostEntry;
-use ferry_tests::stack::Stack;
+use ferry_tests::stack::{Stack, TABLE};
+use serde_json::json;
 
 const B: usize = 512 * 1024;
 
@@ -48,6 +52,36 @@ async fn snapshot_blocks(ebs: &aws_sdk_ebs::Client, sid: &str) -> Result<BTreeMa
     Ok(out)
 }
 
+/// The steps in the order the state machine runs them.
+async fn build(c: &Cloud, repo: &Repository, host: &str) -> Result<(Plan, BuildImageResult)> {
+    let plan = steps::plan(
+        c,
+        repo,
+        PlanRequest {
+            host: host.into(),
+            point: None,
+        },
+    )
+    .await?;
+    let mut writes = Vec::new();
+    for r in &plan.ranges {
+        writes.push(steps::write(c, repo, r.range.clone()).await?);
+    }
+    let done = steps::finish(
+        c,
+        repo,
+        FinishRequest {
+            host: host.into(),
+            point: plan.point.clone(),
+            snapshot_id: plan.snapshot_id.clone(),
+            parent_snapshot_id: plan.parent_snapshot_id.clone(),
+            writes,
+        },
+    )
+    .await?;
+    Ok((plan, done))
+}
+
 #[tokio::test]
 async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     let (base, changed) = disk::workload()?;
@@ -73,23 +107,20 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     let p1 = ferry.json(&["capture", "app1"])?;
 
     let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
-    let clients = Clients {
-        ebs: aws_sdk_ebs::Client::new(&cfg),
-        ec2: aws_sdk_ec2::Client::new(&cfg),
-    };
+    let cloud = Cloud::new(&cfg, Some(TABLE.into()), 128);
     let repo = Repository::open(Backend::open(store, &Default::default()).await?).await?;
-    let req = BuildImageRequest {
-        host: "app1".into(),
-        point: None,
-    };
-    let r1 = handler::handle(&clients, &repo, req.clone()).await?;
+    let (plan, r1) = build(&cloud, &repo, "app1").await?;
     assert_eq!(r1.point, p1["point"].as_str().unwrap());
-    assert!(r1.parent_snapshot_id.is_none() && r1.built_now);
+    assert!(plan.parent_snapshot_id.is_none());
+    assert!(
+        plan.ranges.len() > 1,
+        "256 MiB in ranges of 128 blocks: {plan:?}"
+    );
 
     // Block for block: every non-zero block of the image is in the snapshot, and
     // nothing else is.
     let want = file_blocks(&base)?;
-    let got = snapshot_blocks(&clients.ebs, &r1.snapshot_id).await?;
+    let got = snapshot_blocks(&cloud.ebs, &r1.snapshot_id).await?;
     let nonzero: Vec<u64> = (0..want.len() as u64)
         .filter(|&i| want[i as usize].iter().any(|b| *b != 0))
         .collect();
@@ -98,26 +129,48 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
         assert!(data == &want[*i as usize], "block {i} differs");
     }
     assert_eq!(r1.blocks_written, nonzero.len() as u64);
-    let images = moto.aws(&["ec2", "describe-images", "--image-ids", &r1.image_id])?;
-    assert_eq!(
-        images["Images"][0]["Name"],
-        format!("ferry-app1-{}", r1.point)
-    );
 
-    // A retry finds the snapshot and the image.
-    let again = handler::handle(&clients, &repo, req.clone()).await?;
+    // The AMI boots from that snapshot.
+    let images = moto.aws(&["ec2", "describe-images", "--image-ids", &r1.image_id])?;
+    let image = &images["Images"][0];
+    assert_eq!(image["Name"], format!("ferry-app1-{}", r1.point));
+    assert_eq!(image["RootDeviceName"], "/dev/xvda");
+    assert_eq!(image["BlockDeviceMappings"][0]["DeviceName"], "/dev/xvda");
+    assert_eq!(
+        image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"],
+        r1.snapshot_id.as_str()
+    );
+    assert_eq!(image["Architecture"], "x86_64");
+    assert_eq!(image["EnaSupport"], true);
+
+    // The point's record: point -> snapshot -> AMI.
+    let item = moto.aws(&[
+        "dynamodb",
+        "get-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        &json!({"pk": {"S": "HOST#app1"}, "sk": {"S": format!("POINT#{}", r1.point)}}).to_string(),
+    ])?;
+    assert_eq!(item["Item"]["state"]["S"], "image-built");
+    assert_eq!(item["Item"]["snapshot_id"]["S"], r1.snapshot_id.as_str());
+    assert_eq!(item["Item"]["image_id"]["S"], r1.image_id.as_str());
+
+    // A retry finds the image: nothing to write, the same ids.
+    let (again_plan, again) = build(&cloud, &repo, "app1").await?;
+    assert!(again_plan.ranges.is_empty());
+    assert_eq!(again_plan.image_id.as_deref(), Some(r1.image_id.as_str()));
     assert_eq!(
         (again.snapshot_id.as_str(), again.image_id.as_str()),
         (r1.snapshot_id.as_str(), r1.image_id.as_str())
     );
-    assert!(!again.built_now);
 
     // A day of changes, a new point, a child snapshot.
     disk::copy(&changed, &disk_path)?;
     ferry.json(&["capture", "app1"])?;
-    let r2 = handler::handle(&clients, &repo, req).await?;
+    let (plan2, r2) = build(&cloud, &repo, "app1").await?;
     assert_eq!(
-        r2.parent_snapshot_id.as_deref(),
+        plan2.parent_snapshot_id.as_deref(),
         Some(r1.snapshot_id.as_str())
     );
     let now = file_blocks(&changed)?;
@@ -132,7 +185,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
         "{} blocks written for {differ} that differ",
         r2.blocks_written
     );
-    let child = snapshot_blocks(&clients.ebs, &r2.snapshot_id).await?;
+    let child = snapshot_blocks(&cloud.ebs, &r2.snapshot_id).await?;
     for (i, data) in &child {
         assert!(data == &now[*i as usize], "child block {i} differs");
     }

@@ -8,19 +8,8 @@ use std::time::Duration;
 use anyhow::Result;
 use ferry_tests::disk;
 use ferry_tests::ferry::HostEntry;
-use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
+use ferry_tests::stack::{Stack, CLOUD_STORE, MIGRATE_SM, TABLE};
 use serde_json::{json, Value};
-
-const ACCOUNT: &str = "123456789012";
-
-fn definition() -> Result<String> {
-    let text = std::fs::read_to_string(disk::repo_root().join("statemachines/migrate.asl.json"))?;
-    let f = |name: &str| format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{name}");
-    Ok(text
-        .replace("${BuildImageFunctionArn}", &f("build-image"))
-        .replace("${LaunchFunctionArn}", &f("launch"))
-        .replace("${TableName}", TABLE))
-}
 
 #[test]
 fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
@@ -44,17 +33,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     let point = ferry.json(&["capture", "web1"])?;
 
     let (_, subnet) = moto.network("10.40.0.0/16", "10.40.1.0/24")?;
-    let sm = moto.aws(&[
-        "stepfunctions",
-        "create-state-machine",
-        "--name",
-        "ferry-migrate",
-        "--definition",
-        &definition()?,
-        "--role-arn",
-        &format!("arn:aws:iam::{ACCOUNT}:role/ferry-migrate"),
-    ])?;
-    let sm = sm["stateMachineArn"].as_str().unwrap().to_string();
+    let sm = stack.state_machine(MIGRATE_SM)?;
     let run_id = "migrate-web1-20261124T1200Z";
     let input = json!({
         "run_id": run_id, "host": "web1", "point": null,

@@ -63,17 +63,18 @@ pub async fn capture_host(
     let index = Arc::new(loaded.index);
     let counters = Arc::new(Counters::default());
 
-    let (result, host_key) = match h.ssh_target(opts.accept_new_host_key)? {
+    let (result, host_key, machine) = match h.ssh_target(opts.accept_new_host_key)? {
         None => {
             let size = std::fs::metadata(&h.disk).map(|m| m.len()).ok();
             let bar = progress.bytes(&format!("capture {}", h.name), size, counters.clone());
             let src = source::local_read(h)?;
             let r = pipeline::run(src, repo.clone(), index, counters.clone()).await;
             bar.finish();
-            (r, None)
+            (r, None, None)
         }
         Some(target) => {
             let session = SshSession::connect(&target).await?;
+            let machine = source::machine_facts(&session, &h.name).await;
             let r = capture_remote(
                 &session,
                 h,
@@ -86,7 +87,7 @@ pub async fn capture_host(
             .await;
             let key = session.host_key.clone();
             session.close().await;
-            (r, Some(key))
+            (r, Some(key), machine)
         }
     };
     let out = result
@@ -119,6 +120,7 @@ pub async fn capture_host(
             image_blake3: out.image_blake3,
             parent: parent.clone(),
             stats,
+            machine,
         },
         chunks: out.chunks,
     };

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use anyhow::{bail, Context, Result};
-use ferry_core::manifest::Consistency;
+use ferry_core::manifest::{Consistency, MachineFacts};
 
 use crate::settings::{HostConfig, SnapshotMethod};
 use crate::ssh::{quote, SshSession};
@@ -109,6 +109,23 @@ pub async fn remote_read(
         .read_stream(&sudo(h, format!("cat -- {}", quote(device))))
         .await?;
     Ok(Box::new(reader))
+}
+
+/// Architecture and boot mode of the host, for the image built from this capture. A host
+/// that does not answer the probe gets a warning, not a failed capture: the image is
+/// then registered with the cloud's defaults.
+pub async fn machine_facts(session: &SshSession, host: &str) -> Option<MachineFacts> {
+    let facts = match session.run(MachineFacts::PROBE).await {
+        Ok((0, out, _)) => MachineFacts::parse(&String::from_utf8_lossy(&out)),
+        _ => None,
+    };
+    if facts.is_none() {
+        tracing::warn!(
+            host,
+            "could not read architecture and boot mode; the image will use defaults"
+        );
+    }
+    facts
 }
 
 pub fn local_read(h: &HostConfig) -> Result<Box<dyn Read + Send>> {

@@ -1,7 +1,10 @@
-//! Glue: tracing, the store named by `FERRY_STORE` (s3://bucket/prefix), the EBS and
-//! EC2 clients (endpoint from `AWS_ENDPOINT_URL`), and the Lambda runtime loop.
+//! Glue: tracing, the store named by `FERRY_STORE` (s3://bucket/prefix), the records
+//! table named by `FERRY_TABLE`, the clients (endpoint from `AWS_ENDPOINT_URL`), and the
+//! Lambda runtime loop.
 
-use ferry_fn_build_image::handler::{self, BuildImageRequest, Clients};
+use ferry_fn_build_image::cloud::{Cloud, DEFAULT_RANGE_BLOCKS};
+use ferry_fn_build_image::handler;
+use ferry_fn_build_image::request::BuildImageRequest;
 use ferry_store::{Backend, Repository};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -9,16 +12,22 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 async fn main() -> Result<(), Error> {
     ferry_fn::init_tracing();
     let store = std::env::var("FERRY_STORE").map_err(|_| "FERRY_STORE is not set")?;
+    let table = std::env::var("FERRY_TABLE").ok().filter(|t| !t.is_empty());
+    let range_blocks = match std::env::var("FERRY_IMAGE_RANGE_BLOCKS") {
+        Ok(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("FERRY_IMAGE_RANGE_BLOCKS={v} is not a positive number"))?,
+        Err(_) => DEFAULT_RANGE_BLOCKS,
+    };
     let settings = ferry_store::aws::AwsSettings::default();
     let cfg = ferry_store::aws::sdk_config(&settings).await;
-    let clients = Clients {
-        ebs: aws_sdk_ebs::Client::new(&cfg),
-        ec2: aws_sdk_ec2::Client::new(&cfg),
-    };
+    let cloud = Cloud::new(&cfg, table, range_blocks);
     let repo = Repository::open(Backend::open(&store, &settings).await?).await?;
     run(service_fn(|e: LambdaEvent<BuildImageRequest>| {
-        let (clients, repo) = (&clients, &repo);
-        async move { handler::handle(clients, repo, e.payload).await }
+        let (cloud, repo) = (&cloud, &repo);
+        async move { handler::handle(cloud, repo, e.payload).await }
     }))
     .await
 }

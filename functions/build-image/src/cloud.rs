@@ -1,0 +1,175 @@
+//! The AWS side of a build: clients, and the look-ups that make every step idempotent
+//! (a snapshot found by its point tag, an AMI found by its name).
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_ec2::types::Filter;
+use ferry_core::records::{host_pk, point_sk};
+use ferry_fn::{sdk_error, StepError};
+
+pub const POINT_TAG: &str = "ferry:point";
+pub const HOST_TAG: &str = "ferry:host";
+/// On a snapshot: the point whose snapshot it names as parent, or [`NO_PARENT`]. A
+/// later try that finds the snapshot unfinished writes the same blocks again.
+pub const PARENT_TAG: &str = "ferry:parent-point";
+pub const NO_PARENT: &str = "none";
+/// Block indexes per Map item unless `FERRY_IMAGE_RANGE_BLOCKS` says otherwise: 2 GiB of
+/// image, a few minutes of writing at most, far inside one 15-minute invocation.
+pub const DEFAULT_RANGE_BLOCKS: u64 = 4096;
+
+pub struct Cloud {
+    pub ebs: aws_sdk_ebs::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub ddb: aws_sdk_dynamodb::Client,
+    /// The records table; `None` builds images without recording them.
+    pub table: Option<String>,
+    pub range_blocks: u64,
+}
+
+impl Cloud {
+    pub fn new(cfg: &aws_config::SdkConfig, table: Option<String>, range_blocks: u64) -> Self {
+        Cloud {
+            ebs: aws_sdk_ebs::Client::new(cfg),
+            ec2: aws_sdk_ec2::Client::new(cfg),
+            ddb: aws_sdk_dynamodb::Client::new(cfg),
+            table,
+            range_blocks,
+        }
+    }
+}
+
+pub fn image_name(host: &str, point: &str) -> String {
+    format!("ferry-{host}-{point}")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundSnapshot {
+    pub id: String,
+    pub completed: bool,
+    /// From [`PARENT_TAG`].
+    pub parent_point: Option<String>,
+}
+
+/// The snapshot tagged with `point`: a completed one first, else one still being
+/// written (an earlier try that was interrupted; rewriting its blocks is harmless).
+pub async fn find_snapshot(c: &Cloud, point: &str) -> Result<Option<FoundSnapshot>, StepError> {
+    let out = c
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{POINT_TAG}"))
+                .values(point)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeSnapshots", point, e))?;
+    let pick = |want: &str| {
+        out.snapshots()
+            .iter()
+            .find(|s| s.state().map(|st| st.as_str()) == Some(want))
+            .and_then(|s| {
+                let parent = s
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(PARENT_TAG))
+                    .and_then(|t| t.value())
+                    .filter(|v| *v != NO_PARENT)
+                    .map(str::to_string);
+                Some(FoundSnapshot {
+                    id: s.snapshot_id()?.to_string(),
+                    completed: want == "completed",
+                    parent_point: parent,
+                })
+            })
+    };
+    Ok(pick("completed").or_else(|| pick("pending")))
+}
+
+/// The AMI registered for `host`'s `point`.
+pub async fn find_image(c: &Cloud, host: &str, point: &str) -> Result<Option<String>, StepError> {
+    let name = image_name(host, point);
+    let found = c
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(Filter::builder().name("name").values(&name).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeImages", &name, e))?;
+    Ok(found
+        .images()
+        .first()
+        .and_then(|i| i.image_id())
+        .map(str::to_string))
+}
+
+/// Deletes a snapshot that was never completed; a completed one is kept (a later try
+/// registers it), a missing one is already gone.
+pub async fn delete_unfinished(c: &Cloud, sid: &str) -> Result<bool, StepError> {
+    let out = c.ec2.describe_snapshots().snapshot_ids(sid).send().await;
+    let snap = match out {
+        Ok(o) => o.snapshots().first().cloned(),
+        Err(e) => {
+            let f = ferry_store::aws::sdk_failure(&e);
+            if f.code.as_deref().is_some_and(|c| c.contains("NotFound")) {
+                return Ok(false);
+            }
+            return Err(sdk_error("DescribeSnapshots", sid, e));
+        }
+    };
+    let Some(snap) = snap else {
+        return Ok(false);
+    };
+    if snap.state().map(|s| s.as_str()) == Some("completed") {
+        return Ok(false);
+    }
+    c.ec2
+        .delete_snapshot()
+        .snapshot_id(sid)
+        .send()
+        .await
+        .map_err(|e| sdk_error("DeleteSnapshot", sid, e))?;
+    Ok(true)
+}
+
+/// Marks the point's record as built, naming its snapshot and image. A point that was
+/// captured without a records table has no record to mark; that is not an error.
+pub async fn record_image(
+    c: &Cloud,
+    host: &str,
+    point: &str,
+    snapshot_id: &str,
+    image_id: &str,
+) -> Result<(), StepError> {
+    let Some(table) = &c.table else {
+        return Ok(());
+    };
+    let what = format!("point {point} of host {host} in table {table}");
+    let r = c
+        .ddb
+        .update_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(host_pk(host)))
+        .key("sk", AttributeValue::S(point_sk(point)))
+        .condition_expression("attribute_exists(pk)")
+        .update_expression("SET #state = :s, snapshot_id = :snap, image_id = :ami")
+        .expression_attribute_names("#state", "state")
+        .expression_attribute_values(":s", AttributeValue::S("image-built".into()))
+        .expression_attribute_values(":snap", AttributeValue::S(snapshot_id.into()))
+        .expression_attribute_values(":ami", AttributeValue::S(image_id.into()))
+        .send()
+        .await;
+    match r {
+        Ok(_) => Ok(()),
+        Err(e)
+            if ferry_store::aws::sdk_failure(&e).code.as_deref()
+                == Some("ConditionalCheckFailedException") =>
+        {
+            tracing::warn!(host, point, "no record of this point; image not recorded");
+            Ok(())
+        }
+        Err(e) => Err(sdk_error("UpdateItem", &what, e)),
+    }
+}
