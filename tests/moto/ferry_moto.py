@@ -13,6 +13,10 @@ answers (`executionArn`, `output`) where the service's integration gives PascalC
 (`ExecutionArn`, `Output`): every nested execution fails with KeyError. The wrapper
 renames both ways, as the real service does.
 
+3. A snapshot started with the EBS direct APIs shows in EC2 as `completed` at once; in
+EC2 it is `pending` until CompleteSnapshot. Ferry deletes unfinished snapshots of a
+failed build, so the wrapper keeps the EC2 state in step with the EBS one.
+
 Then it runs moto's own server. It is used by the local stack only; product code never
 depends on it.
 
@@ -22,6 +26,7 @@ Usage: python3 ferry_moto.py [moto_server arguments]
 import sys
 
 from moto.core.responses import ActionResult
+from moto.ebs.models import EBSBackend
 from moto.ec2.models.amis import Ami
 from moto.ec2.responses.amis import AmisResponse
 from moto.server import main
@@ -106,6 +111,24 @@ def _sfn_normalise_response(self, response, boto_service_name=None, service_acti
     _pascal(response)
 
 
+_moto_start_snapshot = EBSBackend.start_snapshot
+_moto_complete_snapshot = EBSBackend.complete_snapshot
+
+
+def _start_snapshot(self, *args, **kwargs):
+    started = _moto_start_snapshot(self, *args, **kwargs)
+    self.ec2_backend.get_snapshot(started.snapshot_id).status = "pending"
+    return started
+
+
+def _complete_snapshot(self, snapshot_id):
+    status = _moto_complete_snapshot(self, snapshot_id)
+    self.ec2_backend.get_snapshot(snapshot_id).status = "completed"
+    return status
+
+
+EBSBackend.start_snapshot = _start_snapshot
+EBSBackend.complete_snapshot = _complete_snapshot
 AmisResponse.register_image = _register_image
 sfn_task.StateTaskServiceSfn._normalise_parameters = _sfn_normalise
 sfn_task.StateTaskServiceSfn._eval_service_task = _sfn_eval
