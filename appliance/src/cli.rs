@@ -46,6 +46,53 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Check that points are restorable.
     Verify(VerifyArgs),
+    /// Build (or find) the AMI of a point: runs the build-image state machine.
+    Image(ImageArgs),
+    /// Migrate a host to EC2: runs the migrate state machine and follows it.
+    Migrate(MigrateArgs),
+    /// List Step Functions runs (image builds and migrations) with their status.
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImageArgs {
+    pub host: String,
+    /// Point id (or its unique suffix); default: the newest.
+    #[arg(long)]
+    pub point: Option<String>,
+    /// Start the build and return without waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    pub host: String,
+    /// Point id (or its unique suffix); default: the newest.
+    #[arg(long)]
+    pub point: Option<String>,
+    /// EC2 instance type of the target.
+    #[arg(long, default_value = crate::cloud::commands::DEFAULT_INSTANCE_TYPE)]
+    pub instance_type: String,
+    /// Subnet to launch into.
+    #[arg(long)]
+    pub subnet: String,
+    /// Private IPv4 address of the target in the subnet; `source` keeps the source
+    /// host's SSH address. Default: one the subnet assigns.
+    #[arg(long)]
+    pub private_ip: Option<String>,
+    /// Security group for the target (repeatable).
+    #[arg(long = "security-group")]
+    pub security_groups: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only this host's runs.
+    pub host: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -65,6 +112,10 @@ pub struct HostKeyArgs {
 pub struct CaptureArgs {
     #[arg(required = true)]
     pub hosts: Vec<String>,
+    /// After each capture, start building its AMI in AWS (the build-image state
+    /// machine), so that an image is ready before it is needed.
+    #[arg(long)]
+    pub image: bool,
     #[command(flatten)]
     pub keys: HostKeyArgs,
 }

@@ -11,10 +11,12 @@
 //! - [`capture`]: the streaming capture pipeline and its sources.
 //! - [`restore`]: restore to a file, or a delta restore onto a host.
 //! - [`verify`]: store checks. [`db`]: DynamoDB records.
+//! - [`cloud`]: image builds, migrations and runs as Step Functions executions.
 //! - [`progress`], [`output`]: what the operator sees.
 
 mod capture;
 mod cli;
+mod cloud;
 mod db;
 mod output;
 mod progress;
@@ -115,10 +117,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let opts = capture::CaptureOptions {
                 accept_new_host_key: args.keys.accept_new_host_key,
             };
+            let cloud = match args.image {
+                true => Some(cloud::commands::Cloud::new(&s.aws).await),
+                false => None,
+            };
             let mut results = Vec::new();
             for h in &hosts {
-                let r = capture::capture_host(repo.clone(), records.as_ref(), h, &opts, &progress)
-                    .await;
+                let mut r =
+                    capture::capture_host(repo.clone(), records.as_ref(), h, &opts, &progress)
+                        .await;
+                if let (Some(c), Ok(rep)) = (&cloud, &mut r) {
+                    match c.start_image(&h.name, &rep.point).await {
+                        Ok(arn) => rep.image_execution = Some(arn),
+                        Err(e) => {
+                            r = Err(e.context(format!(
+                                "host {}: point {} was captured, but its image build did not start",
+                                h.name, rep.point
+                            )))
+                        }
+                    }
+                }
                 results.push((h.name.clone(), r));
             }
             return out.captures(results);
@@ -163,6 +181,50 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         })?;
                 out.restored_host(&r)?;
             }
+        }
+        Command::Image(args) => {
+            let repo = open_repo(&s).await?;
+            let c = cloud::commands::Cloud::new(&s.aws).await;
+            let r = c
+                .image(
+                    &repo,
+                    &args.host,
+                    args.point.as_deref(),
+                    !args.no_wait,
+                    !cli.json,
+                )
+                .await
+                .with_context(|| format!("image of host {}", args.host))?;
+            return out.run(&r);
+        }
+        Command::Migrate(args) => {
+            let repo = open_repo(&s).await?;
+            let private_ip = match args.private_ip.as_deref() {
+                Some("source") => Some(s.host(&args.host)?.ssh_address().with_context(|| {
+                    format!(
+                        "--private-ip source: host {} has no SSH address to keep",
+                        args.host
+                    )
+                })?),
+                other => other.map(str::to_string),
+            };
+            let target = cloud::commands::Target {
+                instance_type: args.instance_type.clone(),
+                subnet_id: args.subnet.clone(),
+                private_ip,
+                security_group_ids: args.security_groups.clone(),
+            };
+            let c = cloud::commands::Cloud::new(&s.aws).await;
+            let r = c
+                .migrate(&repo, &args.host, args.point.as_deref(), &target, !cli.json)
+                .await
+                .with_context(|| format!("migration of host {}", args.host))?;
+            return out.run(&r);
+        }
+        Command::Runs(args) => {
+            let c = cloud::commands::Cloud::new(&s.aws).await;
+            let runs = c.runs(args.host.as_deref(), args.limit).await?;
+            out.runs(&runs)?;
         }
         Command::Verify(args) => {
             let repo = open_repo(&s).await?;

@@ -8,6 +8,8 @@ use ferry_core::manifest::PointMeta;
 use serde::Serialize;
 
 use crate::capture::CaptureReport;
+use crate::cloud::commands::RunReport;
+use crate::cloud::sfn::ExecutionInfo;
 use crate::restore::{FileRestoreReport, HostRestoreReport};
 use crate::verify::VerifyReport;
 use ferry_store::repo::Repository;
@@ -83,6 +85,9 @@ impl Output {
                     ),
                     Err(e) => eprintln!("error: {e:#}"),
                 }
+                if let Ok(Some(arn)) = r.as_ref().map(|c| c.image_execution.as_ref()) {
+                    println!("  image build started: {arn}");
+                }
             }
         }
         Ok(if failed > 0 {
@@ -90,6 +95,74 @@ impl Output {
         } else {
             ExitCode::SUCCESS
         })
+    }
+
+    /// An image build or a migration; fails the command unless it succeeded (or, not
+    /// waited for, is running).
+    pub fn run(&self, r: &RunReport) -> Result<ExitCode> {
+        let code = if r.succeeded() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+        if self.json {
+            print_json(r)?;
+            return Ok(code);
+        }
+        let took = r
+            .duration_s
+            .map(|d| format!(" in {d:.1}s"))
+            .unwrap_or_default();
+        println!("{} {}: {}{took}", r.name, r.host, r.status);
+        match &r.summary {
+            Some(s) => println!("  {s}"),
+            None => {
+                let chain: Vec<String> = [
+                    Some(format!("point {}", r.point)),
+                    r.snapshot_id.as_ref().map(|s| format!("snapshot {s}")),
+                    r.image_id.as_ref().map(|s| format!("image {s}")),
+                    r.instance_id.as_ref().map(|s| format!("instance {s}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                println!("  {}", chain.join(" -> "));
+            }
+        }
+        if let (Some(e), c) = (&r.error, &r.cause) {
+            println!("  failed: {e}: {}", c.as_deref().unwrap_or(""));
+        }
+        println!(
+            "  history: aws stepfunctions get-execution-history --execution-arn {}",
+            r.execution_arn
+        );
+        Ok(code)
+    }
+
+    pub fn runs(&self, runs: &[ExecutionInfo]) -> Result<()> {
+        if self.json {
+            return print_json(&runs);
+        }
+        if runs.is_empty() {
+            println!("no runs");
+            return Ok(());
+        }
+        println!(
+            "{:<48} {:<10} {:<26} {:>9}",
+            "RUN", "STATUS", "STARTED", "DURATION"
+        );
+        for r in runs {
+            println!(
+                "{:<48} {:<10} {:<26} {:>9}",
+                r.name,
+                r.status,
+                r.started.as_deref().unwrap_or("-"),
+                r.duration_s
+                    .map(|d| format!("{d:.1}s"))
+                    .unwrap_or_else(|| "-".into())
+            );
+        }
+        Ok(())
     }
 
     pub fn points(&self, host: &str, points: &[PointMeta]) -> Result<()> {

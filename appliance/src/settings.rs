@@ -136,6 +136,16 @@ impl Settings {
 }
 
 impl HostConfig {
+    /// The host's SSH address when it is an IPv4 literal (what `--private-ip source`
+    /// keeps on the migrated instance).
+    pub fn ssh_address(&self) -> Option<String> {
+        let addr: crate::ssh::SshAddr = self.ssh.as_ref()?.parse().ok()?;
+        addr.host
+            .parse::<std::net::Ipv4Addr>()
+            .ok()
+            .map(|ip| ip.to_string())
+    }
+
     /// The SSH target, or `None` for a disk on the appliance itself.
     pub fn ssh_target(&self, accept_new_host_key: bool) -> Result<Option<SshTarget>> {
         let Some(ssh) = &self.ssh else {

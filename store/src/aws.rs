@@ -12,6 +12,10 @@ pub struct AwsSettings {
     pub region: Option<String>,
     /// DynamoDB table for host and point records; none: records are not written.
     pub table: Option<String>,
+    /// The migrate state machine, by name or ARN (default `ferry-migrate`).
+    pub migrate_state_machine: Option<String>,
+    /// The build-image state machine, by name or ARN (default `ferry-build-image`).
+    pub build_image_state_machine: Option<String>,
 }
 
 /// The shared SDK configuration every client is built from.
@@ -33,6 +37,10 @@ pub async fn s3_client(s: &AwsSettings) -> aws_sdk_s3::Client {
         .force_path_style(endpoint_overridden("AWS_ENDPOINT_URL_S3"))
         .build();
     aws_sdk_s3::Client::from_conf(conf)
+}
+
+pub async fn sfn_client(s: &AwsSettings) -> aws_sdk_sfn::Client {
+    aws_sdk_sfn::Client::new(&sdk_config(s).await)
 }
 
 pub async fn dynamodb_client(s: &AwsSettings) -> aws_sdk_dynamodb::Client {

@@ -17,6 +17,7 @@
 
 pub mod deploy;
 pub mod disk;
+pub mod ebs;
 pub mod ferry;
 pub mod moto;
 pub mod procs;

@@ -3,54 +3,16 @@
 //! root device is that snapshot, the point's record names both; a retry reuses what was
 //! built; a child point writes only the blocks that differ.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use anyhow::Result;
 use ferry_fn_build_image::cloud::Cloud;
 use ferry_fn_build_image::request::{BuildImageResult, FinishRequest, Plan, PlanRequest};
 use ferry_fn_build_image::steps;
 use ferry_store::{Backend, Repository};
 use ferry_tests::disk;
+use ferry_tests::ebs::{file_blocks, nonzero, snapshot_blocks};
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, TABLE};
 use serde_json::json;
-
-const B: usize = 512 * 1024;
-
-fn file_blocks(p: &Path) -> Result<Vec<Vec<u8>>> {
-    Ok(std::fs::read(p)?
-        .chunks(B)
-        .map(|c| {
-            let mut v = c.to_vec();
-            v.resize(B, 0);
-            v
-        })
-        .collect())
-}
-
-async fn snapshot_blocks(ebs: &aws_sdk_ebs::Client, sid: &str) -> Result<BTreeMap<u64, Vec<u8>>> {
-    let list = ebs.list_snapshot_blocks().snapshot_id(sid).send().await?;
-    let mut out = BTreeMap::new();
-    for b in list.blocks() {
-        let (i, token) = (
-            b.block_index().unwrap_or_default(),
-            b.block_token().unwrap_or_default(),
-        );
-        let got = ebs
-            .get_snapshot_block()
-            .snapshot_id(sid)
-            .block_index(i)
-            .block_token(token)
-            .send()
-            .await?;
-        out.insert(
-            i as u64,
-            got.block_data.collect().await?.into_bytes().to_vec(),
-        );
-    }
-    Ok(out)
-}
 
 /// The steps in the order the state machine runs them.
 async fn build(c: &Cloud, repo: &Repository, host: &str) -> Result<(Plan, BuildImageResult)> {
@@ -121,9 +83,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     // nothing else is.
     let want = file_blocks(&base)?;
     let got = snapshot_blocks(&cloud.ebs, &r1.snapshot_id).await?;
-    let nonzero: Vec<u64> = (0..want.len() as u64)
-        .filter(|&i| want[i as usize].iter().any(|b| *b != 0))
-        .collect();
+    let nonzero = nonzero(&want);
     assert_eq!(got.keys().copied().collect::<Vec<_>>(), nonzero);
     for (i, data) in &got {
         assert!(data == &want[*i as usize], "block {i} differs");

@@ -42,6 +42,9 @@ pub struct CaptureReport {
     pub stats: CaptureStats,
     /// Packs left by an interrupted capture that this one indexed and reused.
     pub packs_recovered: usize,
+    /// With `--image`: the build-image execution started for this point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_execution: Option<String>,
 }
 
 pub struct CaptureOptions {
@@ -148,6 +151,7 @@ pub async fn capture_host(
         consistency: manifest.meta.consistency,
         stats,
         packs_recovered: loaded.recovered_packs,
+        image_execution: None,
     })
 }
 

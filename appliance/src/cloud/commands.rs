@@ -1,0 +1,231 @@
+//! `ferry image`, `ferry migrate`, `ferry runs`: which execution each starts, with what
+//! input, and what it reports.
+
+use anyhow::{Context, Result};
+use ferry_store::aws::AwsSettings;
+use ferry_store::Repository;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::execution_name;
+use super::follow::{follow, Finished, StateTiming};
+use super::sfn::{execution_arn, ExecutionInfo, Sfn};
+
+pub const DEFAULT_MIGRATE: &str = "ferry-migrate";
+pub const DEFAULT_BUILD_IMAGE: &str = "ferry-build-image";
+pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
+
+pub struct Cloud {
+    sfn: Sfn,
+    migrate: String,
+    build_image: String,
+}
+
+/// What `ferry image` and `ferry migrate` print.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub execution_arn: String,
+    pub name: String,
+    pub status: String,
+    pub host: String,
+    pub point: String,
+    pub snapshot_id: Option<String>,
+    pub image_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub blocks_written: Option<u64>,
+    pub blocks_total: Option<u64>,
+    pub summary: Option<String>,
+    pub started: Option<String>,
+    pub stopped: Option<String>,
+    pub duration_s: Option<f64>,
+    pub states: Vec<StateTiming>,
+    /// Why it failed: the failing step's error name and cause.
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        self.status == "SUCCEEDED" || self.status == "RUNNING"
+    }
+}
+
+/// The migration target, from the command line.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub instance_type: String,
+    pub subnet_id: String,
+    pub private_ip: Option<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn report(host: &str, point: &str, f: Finished) -> RunReport {
+    let out = &f.described.output;
+    let (error, cause) = match (&f.step_error, &f.described.error) {
+        (_, None) if f.info.status == "SUCCEEDED" => (None, None),
+        (Some((e, c)), _) => (Some(e.clone()), Some(c.clone())),
+        (None, e) => (e.clone(), f.described.cause.clone()),
+    };
+    RunReport {
+        execution_arn: f.info.execution_arn,
+        name: f.info.name,
+        status: f.info.status,
+        host: host.to_string(),
+        point: point.to_string(),
+        snapshot_id: text(out, "snapshot_id"),
+        image_id: text(out, "image_id"),
+        instance_id: text(out, "instance_id"),
+        blocks_written: out.get("blocks_written").and_then(Value::as_u64),
+        blocks_total: out.get("blocks_total").and_then(Value::as_u64),
+        summary: text(out, "summary"),
+        started: f.info.started,
+        stopped: f.info.stopped,
+        duration_s: f.info.duration_s,
+        states: f.states,
+        error,
+        cause,
+    }
+}
+
+fn utc_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    now.format(&fmt)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
+
+impl Cloud {
+    pub async fn new(aws: &AwsSettings) -> Self {
+        Cloud {
+            sfn: Sfn {
+                client: ferry_store::aws::sfn_client(aws).await,
+            },
+            migrate: aws
+                .migrate_state_machine
+                .clone()
+                .unwrap_or_else(|| DEFAULT_MIGRATE.into()),
+            build_image: aws
+                .build_image_state_machine
+                .clone()
+                .unwrap_or_else(|| DEFAULT_BUILD_IMAGE.into()),
+        }
+    }
+
+    fn image_execution_name(host: &str, point: &str) -> String {
+        execution_name(&["image", host, point])
+    }
+
+    /// Starts the build of `point`'s image; returns the execution ARN.
+    pub async fn start_image(&self, host: &str, point: &str) -> Result<String> {
+        let sm = self.sfn.state_machine(&self.build_image).await?;
+        self.sfn
+            .start(
+                &sm,
+                &Self::image_execution_name(host, point),
+                &json!({"host": host, "point": point}),
+            )
+            .await
+    }
+
+    /// `ferry image`: builds (or finds) the AMI of a point.
+    pub async fn image(
+        &self,
+        repo: &Repository,
+        host: &str,
+        point: Option<&str>,
+        wait: bool,
+        show: bool,
+    ) -> Result<RunReport> {
+        let m = repo.resolve_point(host, point).await?;
+        let point = m.meta.point;
+        let arn = self.start_image(host, &point).await?;
+        if !wait {
+            let (info, _) = self.sfn.describe(&arn).await?;
+            return Ok(report(
+                host,
+                &point,
+                Finished {
+                    info,
+                    described: super::sfn::Described {
+                        running: true,
+                        output: Value::Null,
+                        error: None,
+                        cause: None,
+                    },
+                    states: Vec::new(),
+                    step_error: None,
+                },
+            ));
+        }
+        let f = follow(&self.sfn, &arn, show).await?;
+        Ok(report(host, &point, f))
+    }
+
+    /// `ferry migrate`: builds the image of the point (or waits for the build that a
+    /// capture started), launches it into `target`, verifies it, records the cutover.
+    pub async fn migrate(
+        &self,
+        repo: &Repository,
+        host: &str,
+        point: Option<&str>,
+        target: &Target,
+        show: bool,
+    ) -> Result<RunReport> {
+        let m = repo.resolve_point(host, point).await?;
+        let point = m.meta.point;
+        // An image build of this point already under way: let it finish first, so that
+        // the migration reuses its AMI instead of building beside it.
+        let build_sm = self.sfn.state_machine(&self.build_image).await?;
+        let build = execution_arn(&build_sm, &Self::image_execution_name(host, &point));
+        if let Ok((_, d)) = self.sfn.describe(&build).await {
+            if d.running {
+                if show {
+                    eprintln!("waiting for the image build of point {point} to finish");
+                }
+                follow(&self.sfn, &build, show).await?;
+            }
+        }
+        let sm = self.sfn.state_machine(&self.migrate).await?;
+        let name = execution_name(&["migrate", host, &utc_now()]);
+        let input = json!({
+            "run_id": name,
+            "host": host,
+            "point": point,
+            "target": {
+                "instance_type": target.instance_type,
+                "subnet_id": target.subnet_id,
+                "private_ip": target.private_ip,
+                "security_group_ids": target.security_group_ids,
+            }
+        });
+        let arn = self.sfn.start(&sm, &name, &input).await?;
+        if show {
+            eprintln!("migrate {host}: execution {name}");
+        }
+        let f = follow(&self.sfn, &arn, show)
+            .await
+            .with_context(|| format!("following execution {name}"))?;
+        Ok(report(host, &point, f))
+    }
+
+    /// `ferry runs`: executions of both state machines, newest first; with `host`, only
+    /// that host's (executions are named `<kind>-<host>-...`).
+    pub async fn runs(&self, host: Option<&str>, limit: usize) -> Result<Vec<ExecutionInfo>> {
+        let mut all = Vec::new();
+        for sm in [&self.migrate, &self.build_image] {
+            let arn = self.sfn.state_machine(sm).await?;
+            all.extend(self.sfn.list(&arn, usize::MAX).await?);
+        }
+        if let Some(h) = host {
+            let needle = format!("-{}-", execution_name(&[h]));
+            all.retain(|e| e.name.contains(&needle));
+        }
+        all.sort_by(|a, b| b.started.cmp(&a.started));
+        all.truncate(limit);
+        Ok(all)
+    }
+}

@@ -1,0 +1,165 @@
+//! Following an execution to its end: the state names as they are entered (on stderr,
+//! for the operator), and how long each state took (for the report).
+
+use std::time::Duration;
+
+use anyhow::Result;
+use aws_sdk_sfn::types::HistoryEvent;
+use serde::Serialize;
+
+use super::sfn::{Described, ExecutionInfo, Sfn};
+
+/// How long one visit of a state took.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StateTiming {
+    pub name: String,
+    pub duration_s: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub info: ExecutionInfo,
+    pub described: Described,
+    pub states: Vec<StateTiming>,
+    /// The last step error in the history (error name, cause): why a run failed, where
+    /// the Fail state itself only says that it did.
+    pub step_error: Option<(String, String)>,
+}
+
+/// The last task or Lambda failure of the history.
+pub fn last_step_error(events: &[HistoryEvent]) -> Option<(String, String)> {
+    events.iter().rev().find_map(|e| {
+        if let Some(d) = e.task_failed_event_details() {
+            return Some((
+                d.error().unwrap_or_default().to_string(),
+                d.cause().unwrap_or_default().to_string(),
+            ));
+        }
+        e.lambda_function_failed_event_details().map(|d| {
+            (
+                d.error().unwrap_or_default().to_string(),
+                d.cause().unwrap_or_default().to_string(),
+            )
+        })
+    })
+}
+
+/// A history event reduced to what timing needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub entered: bool,
+    pub name: String,
+    pub at: f64,
+}
+
+pub fn steps(events: &[HistoryEvent]) -> Vec<Step> {
+    events
+        .iter()
+        .filter_map(|e| {
+            let at = e.timestamp().as_secs_f64();
+            if let Some(d) = e.state_entered_event_details() {
+                return Some(Step {
+                    entered: true,
+                    name: d.name().to_string(),
+                    at,
+                });
+            }
+            if let Some(d) = e.state_exited_event_details() {
+                return Some(Step {
+                    entered: false,
+                    name: d.name().to_string(),
+                    at,
+                });
+            }
+            // A Fail state ends the execution without an exit event.
+            None
+        })
+        .collect()
+}
+
+/// Visits in the order entered, each with its time to the matching exit.
+pub fn timings(steps: &[Step]) -> Vec<StateTiming> {
+    let mut out: Vec<(StateTiming, f64)> = Vec::new();
+    for s in steps {
+        if s.entered {
+            out.push((
+                StateTiming {
+                    name: s.name.clone(),
+                    duration_s: None,
+                },
+                s.at,
+            ));
+        } else if let Some((t, start)) = out
+            .iter_mut()
+            .rev()
+            .find(|(t, _)| t.name == s.name && t.duration_s.is_none())
+        {
+            t.duration_s = Some(((s.at - *start) * 1000.0).round() / 1000.0);
+        }
+    }
+    out.into_iter().map(|(t, _)| t).collect()
+}
+
+/// Polls until the execution ends; with `show`, prints each state as it is entered.
+pub async fn follow(sfn: &Sfn, arn: &str, show: bool) -> Result<Finished> {
+    let mut shown = 0usize;
+    loop {
+        let (info, described) = sfn.describe(arn).await?;
+        let events = sfn.history(arn).await?;
+        let entered: Vec<Step> = steps(&events).into_iter().filter(|s| s.entered).collect();
+        if show {
+            for s in entered.iter().skip(shown) {
+                eprintln!("  {:<24} {}", s.name, info.name);
+            }
+        }
+        shown = entered.len();
+        if !described.running {
+            let states = timings(&steps(&events));
+            return Ok(Finished {
+                info,
+                described,
+                states,
+                step_error: last_step_error(&events),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(entered: bool, name: &str, at: f64) -> Step {
+        Step {
+            entered,
+            name: name.into(),
+            at,
+        }
+    }
+
+    #[test]
+    fn loops_and_unfinished_states_are_timed_per_visit() {
+        let s = [
+            step(true, "Build", 0.0),
+            step(false, "Build", 10.0),
+            step(true, "Wait", 10.0),
+            step(false, "Wait", 11.0),
+            step(true, "Wait", 12.0),
+            step(false, "Wait", 13.5),
+            step(true, "Failed", 14.0),
+        ];
+        let t = timings(&s);
+        let got: Vec<(&str, Option<f64>)> =
+            t.iter().map(|t| (t.name.as_str(), t.duration_s)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Build", Some(10.0)),
+                ("Wait", Some(1.0)),
+                ("Wait", Some(1.5)),
+                ("Failed", None)
+            ]
+        );
+    }
+}

@@ -1,0 +1,43 @@
+//! The cloud side as the operator drives it from the appliance: Step Functions
+//! executions of the deployed state machines (`ferry image`, `ferry migrate`,
+//! `ferry runs`), followed state by state.
+//!
+//! - [`sfn`]: finding state machines, starting and reading executions.
+//! - [`follow`]: waiting for an execution, showing its state names, timing its states.
+//! - [`commands`]: what each command starts and reports.
+
+pub mod commands;
+pub mod follow;
+pub mod sfn;
+
+/// An execution name from parts: Step Functions allows letters, digits, `-` and `_`,
+/// at most 80 characters.
+pub fn execution_name(parts: &[&str]) -> String {
+    let joined = parts.join("-");
+    let mut name: String = joined
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    name.truncate(80);
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execution_names_are_valid_and_bounded() {
+        assert_eq!(
+            execution_name(&["migrate", "web1.shop", "20261124T1200Z"]),
+            "migrate-web1-shop-20261124T1200Z"
+        );
+        assert_eq!(execution_name(&["x"; 100]).len(), 80);
+    }
+}
