@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # The demo: Ferry's main job end to end on the local stack.
-#   builds; starts moto and two sshd hosts (web1, and web1-origin holding the same disk);
-#   captures web1 over SSH into an S3 store on moto; applies "a day of changes" to its
-#   disk; captures again (incremental); restores the new point to a file and checks it
-#   byte for byte; writes only the changed ranges back onto web1-origin (failback);
-#   verifies every chunk in the store; prints a summary.
+#   builds; starts the local cloud (moto with infra/template.yaml deployed, the Lambda
+#   functions under cargo-lambda) and two sshd hosts (web1, and web1-origin holding the
+#   same disk); captures web1 over SSH into the S3 store, starting its AMI build;
+#   applies "a day of changes" to its disk; captures again (incremental); restores the
+#   new point to a file and checks it byte for byte; writes only the changed ranges back
+#   onto web1-origin (failback); verifies every chunk in the store; migrates web1 to EC2
+#   with the migrate state machine; prints a summary and where to look with the aws CLI.
 # DEMO_IMAGE_MB / DEMO_DATA_MB choose the disk size (default 256 / 150).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$FERRY_ROOT"
 bash scripts/setup.sh
 cargo build --release --bins -p ferry-appliance -p ferry-tests
+# cargo-lambda serves the functions from the dev profile: build them before the first call.
+cargo build --bins -p ferry-fn-launch -p ferry-fn-build-image
 BIN="$CARGO_TARGET_DIR/release"
 export PATH="$BIN:$PATH"
 
@@ -34,12 +38,12 @@ echo "== local stack up: moto at $AWS_ENDPOINT_URL, config $FERRY_CONFIG"
 
 echo "== ferry store init"
 ferry store init
-echo "== ferry capture web1 (full, over SSH)"
-ferry capture web1 --json > "$D/full.json"
+echo "== ferry capture web1 --image (full, over SSH; its AMI build starts in AWS)"
+ferry capture web1 --image --json > "$D/full.json"
 echo "== a day of changes on web1's disk"
 cp "$W/disk-changed.img" "$FERRY_DEMO_DISK_WEB1"
-echo "== ferry capture web1 (incremental)"
-ferry capture web1 --json > "$D/inc.json"
+echo "== ferry capture web1 --image (incremental)"
+ferry capture web1 --image --json > "$D/inc.json"
 echo "== ferry points web1"
 ferry points web1
 echo "== ferry restore web1 --to restored.img"
@@ -49,10 +53,20 @@ echo "== ferry restore web1 --to-host web1-origin --base $FULL_POINT (write back
 ferry restore web1 --to-host web1-origin --base "$FULL_POINT" --json > "$D/failback.json"
 echo "== ferry verify --read-data"
 ferry verify --read-data --json > "$D/verify.json"
+echo "== a target network in the (local) AWS account"
+VPC=$(aws ec2 create-vpc --cidr-block 10.60.0.0/16 --query Vpc.VpcId --output text)
+SUBNET=$(aws ec2 create-subnet --vpc-id "$VPC" --cidr-block 10.60.1.0/24 --query Subnet.SubnetId --output text)
+echo "   vpc $VPC, subnet $SUBNET"
+echo "== ferry migrate web1 --subnet $SUBNET --instance-type m5.large --private-ip 10.60.1.10"
+ferry migrate web1 --subnet "$SUBNET" --instance-type m5.large --private-ip 10.60.1.10
+echo "== ferry runs"
+ferry runs
+ferry runs web1 --json > "$D/runs.json"
 echo "== the records, as the aws CLI sees them"
 aws dynamodb query --table-name ferry --key-condition-expression 'pk = :pk' \
   --expression-attribute-values '{":pk":{"S":"HOST#web1"}}' \
-  --query 'Items[].[sk.S, state.S, image_size.N]' --output table
+  --query 'Items[].[sk.S, state.S, snapshot_id.S, image_id.S, instance_id.S]' --output table
+MIGRATE_ARN=$(python3 -c 'import json,sys; print(next(r["execution_arn"] for r in json.load(open(sys.argv[1])) if r["name"].startswith("migrate-")))' "$D/runs.json")
 
 python3 - "$D" "$W" <<'PY'
 import json, sys, hashlib
@@ -76,7 +90,21 @@ print(f"{'restore to file':<34}{mib(rest['image_size']):>13}{'':>13}{'':>13}{res
 print(f"{'failback onto web1-origin':<34}{'':>13}{mib(fb['bytes_written']):>13}{'':>13}{fb['duration_s']:>8.2f}s  "
       f"{fb['ranges_written']} ranges; disk matches: {ok_host}")
 print(f"{'verify --read-data':<34}{mib(ver['bytes_read']):>13}{'':>39}  ok: {ver['ok']}")
-sys.exit(0 if ok_file and ok_host and ver["ok"] else 1)
+runs = json.load(open(f"{d}/runs.json"))
+for r in reversed(runs):
+    took = f"{r['duration_s']:.2f}s" if r.get("duration_s") is not None else "-"
+    print(f"{r['name'][:33]:<34}{'':>39}{took:>9}  {r['status']}")
+migrated = any(":execution:ferry-migrate:" in r["execution_arn"] and r["status"] == "SUCCEEDED" for r in runs)
+sys.exit(0 if ok_file and ok_host and ver["ok"] and migrated else 1)
 PY
 echo
+echo "look at the migration as the console shows it (while the stack is up):"
+echo "  source $D/stack.env"
+echo "  aws stepfunctions get-execution-history --execution-arn $MIGRATE_ARN"
+echo "  aws stepfunctions describe-execution --execution-arn $MIGRATE_ARN"
+if [ -n "${DEMO_KEEP_STACK:-}" ]; then
+  echo "DEMO_KEEP_STACK is set: the stack stays up; stop it with: kill $STACK"
+  trap - EXIT
+  exit 0
+fi
 echo "demo finished; the stack stops now (files kept in $D)"

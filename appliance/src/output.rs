@@ -156,7 +156,10 @@ impl Output {
                 "{:<48} {:<10} {:<26} {:>9}",
                 r.name,
                 r.status,
-                r.started.as_deref().unwrap_or("-"),
+                r.started
+                    .as_deref()
+                    .map(|t| format!("{}Z", t.get(..19).unwrap_or(t)))
+                    .unwrap_or_else(|| "-".into()),
                 r.duration_s
                     .map(|d| format!("{d:.1}s"))
                     .unwrap_or_else(|| "-".into())

@@ -224,7 +224,7 @@ impl Cloud {
             let needle = format!("-{}-", execution_name(&[h]));
             all.retain(|e| e.name.contains(&needle));
         }
-        all.sort_by(|a, b| b.started.cmp(&a.started));
+        all.sort_by(|a, b| b.started_epoch.total_cmp(&a.started_epoch));
         all.truncate(limit);
         Ok(all)
     }

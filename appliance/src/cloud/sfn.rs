@@ -19,6 +19,8 @@ pub struct ExecutionInfo {
     pub started: Option<String>,
     pub stopped: Option<String>,
     pub duration_s: Option<f64>,
+    #[serde(skip)]
+    pub started_epoch: f64,
 }
 
 fn rfc3339(t: &aws_sdk_sfn::primitives::DateTime) -> Option<String> {
@@ -95,6 +97,7 @@ impl Sfn {
             started: rfc3339(d.start_date()),
             stopped: d.stop_date().and_then(rfc3339),
             duration_s: d.stop_date().map(|s| seconds(d.start_date(), s)),
+            started_epoch: d.start_date().as_secs_f64(),
         };
         let described = Described {
             running: d.status() == &ExecutionStatus::Running,
@@ -148,13 +151,14 @@ impl Sfn {
                     started: rfc3339(e.start_date()),
                     stopped: e.stop_date().and_then(rfc3339),
                     duration_s: e.stop_date().map(|s| seconds(e.start_date(), s)),
+                    started_epoch: e.start_date().as_secs_f64(),
                 });
             }
             if out.len() >= limit {
                 break;
             }
         }
-        out.sort_by(|a, b| b.started.cmp(&a.started));
+        out.sort_by(|a, b| b.started_epoch.total_cmp(&a.started_epoch));
         out.truncate(limit);
         Ok(out)
     }

@@ -1,10 +1,11 @@
 //! `ferry-stack`: starts the local stack for the demo and keeps it up until SIGTERM or
 //! SIGINT, then stops everything it started.
 //!
-//! `ferry-stack --dir D --host NAME=IMAGE [--host ...]` starts moto (with the records
-//! table) and one sshd host per `--host` (its disk a copy of IMAGE), then writes
-//! `D/ferry.toml` (an S3 store on moto) and `D/stack.env` (the AWS variables, as
-//! `export` lines) and `D/ready`.
+//! `ferry-stack --dir D --host NAME=IMAGE [--host ...]` starts the local cloud (moto
+//! behind the router, with `infra/template.yaml` deployed into it, and `cargo lambda
+//! watch` serving the functions) and one sshd host per `--host` (its disk a copy of
+//! IMAGE), then writes `D/ferry.toml` (the template's S3 store), `D/stack.env` (the AWS
+//! variables, as `export` lines) and `D/ready`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +23,8 @@ struct Args {
     /// NAME=IMAGE: an sshd host whose disk starts as a copy of IMAGE.
     #[arg(long = "host", required = true)]
     hosts: Vec<String>,
-    /// The store URL to put in ferry.toml.
-    #[arg(long, default_value = "s3://ferry-store/demo")]
+    /// The store URL to put in ferry.toml (the functions read the template's).
+    #[arg(long, default_value = ferry_tests::stack::CLOUD_STORE)]
     store: String,
 }
 
@@ -37,7 +38,7 @@ fn main() -> Result<()> {
     let args = Args::parse();
     std::fs::create_dir_all(&args.dir)?;
     let _ = std::fs::remove_file(args.dir.join("ready"));
-    let mut stack = Stack::new()?.with_moto()?;
+    let mut stack = Stack::new()?.with_cloud()?;
     for spec in &args.hosts {
         let (name, image) = spec.split_once('=').context("--host takes NAME=IMAGE")?;
         stack.add_host(name, Some(std::path::Path::new(image)))?;
