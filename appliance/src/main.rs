@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let opts = capture::CaptureOptions {
                 accept_new_host_key: args.keys.accept_new_host_key,
             };
-            let cloud = match args.image {
+            let cloud = match args.image || s.aws.image_after_capture {
                 true => Some(cloud::commands::Cloud::new(&s.aws).await),
                 false => None,
             };

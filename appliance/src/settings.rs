@@ -179,6 +179,8 @@ store = "s3://ferry/store"
 [aws]
 region = "eu-west-1"
 table = "ferry"
+migrate_state_machine = "arn:aws:states:eu-west-1:111122223333:stateMachine:ferry-migrate"
+image_after_capture = true
 [[host]]
 name = "db1"
 ssh = "root@10.0.0.5:22"
@@ -193,6 +195,9 @@ group = "shop"
         .unwrap();
         assert_eq!(s.hosts[0].snapshot, SnapshotMethod::Lvm);
         assert_eq!(s.aws.table.as_deref(), Some("ferry"));
+        assert!(s.aws.image_after_capture);
+        assert!(s.aws.build_image_state_machine.is_none());
+        assert_eq!(s.hosts[0].ssh_address().as_deref(), Some("10.0.0.5"));
         assert!(s.host("db2").is_err());
     }
 

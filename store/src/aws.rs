@@ -16,6 +16,9 @@ pub struct AwsSettings {
     pub migrate_state_machine: Option<String>,
     /// The build-image state machine, by name or ARN (default `ferry-build-image`).
     pub build_image_state_machine: Option<String>,
+    /// Start each captured point's AMI build (as `ferry capture --image` does).
+    #[serde(default)]
+    pub image_after_capture: bool,
 }
 
 /// The shared SDK configuration every client is built from.

@@ -51,6 +51,23 @@ pub fn workload() -> Result<(PathBuf, PathBuf)> {
     Ok((a, b))
 }
 
+/// The benchmark workload (`make_workload.sh` at its default 2 GiB) in `dir` (default
+/// `$TMPDIR/ferry-workload`), made if missing: (disk.img, disk-changed.img).
+pub fn bench_workload(dir: Option<PathBuf>) -> Result<(PathBuf, PathBuf)> {
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("ferry-workload"));
+    if !dir.join("sha256.txt").exists() {
+        eprintln!("making the 2 GiB workload in {}", dir.display());
+        let st = Command::new("bash")
+            .arg(repo_root().join("../shared/bench/make_workload.sh"))
+            .env("WORKLOAD_DIR", &dir)
+            .status()?;
+        if !st.success() {
+            bail!("make_workload.sh failed");
+        }
+    }
+    Ok((dir.join("disk.img"), dir.join("disk-changed.img")))
+}
+
 /// Copies a file (the copy is not sparse, like a real device).
 pub fn copy(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to)

@@ -123,5 +123,23 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
         &format!("Name=tag:ferry:run-id,Values={bad_run}"),
     ])?;
     assert_eq!(left["Reservations"].as_array().map(Vec::len), Some(0));
+    // ... and the run is recorded as failed, with the reason.
+    let item = moto.aws(&[
+        "dynamodb",
+        "get-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        &json!({"pk": {"S": "HOST#web1"}, "sk": {"S": format!("RUN#{bad_run}")}}).to_string(),
+    ])?;
+    assert_eq!(item["Item"]["status"]["S"], "failed", "{item}");
+    assert_eq!(item["Item"]["error"]["S"], "NonRetryable");
+    assert!(
+        item["Item"]["cause"]["S"]
+            .as_str()
+            .unwrap_or("")
+            .contains("RunInstances"),
+        "{item}"
+    );
     Ok(())
 }

@@ -274,22 +274,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let root = ferry_tests::disk::repo_root();
-    let workload = args
-        .workload
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join("ferry-workload"));
-    if !workload.join("sha256.txt").exists() {
-        eprintln!("making the 2 GiB workload in {}", workload.display());
-        let st = Command::new("bash")
-            .arg(root.join("../shared/bench/make_workload.sh"))
-            .env("WORKLOAD_DIR", &workload)
-            .status()?;
-        if !st.success() {
-            bail!("make_workload.sh failed");
-        }
-    }
-    let (base, changed) = (workload.join("disk.img"), workload.join("disk-changed.img"));
+    let (base, changed) = ferry_tests::disk::bench_workload(args.workload.clone())?;
     let scratch = args
         .scratch
         .clone()
@@ -318,7 +303,7 @@ fn main() -> Result<()> {
     let image_size = std::fs::metadata(&base)?.len();
     println!(
         "workload: {} ({} MiB) and its changed copy; {} rounds; tools: {}",
-        workload.display(),
+        base.parent().unwrap_or(&base).display(),
         image_size >> 20,
         args.rounds,
         tools.join(", ")
