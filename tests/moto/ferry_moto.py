@@ -15,7 +15,10 @@ renames both ways, as the real service does.
 
 3. A snapshot started with the EBS direct APIs shows in EC2 as `completed` at once; in
 EC2 it is `pending` until CompleteSnapshot. Ferry deletes unfinished snapshots of a
-failed build, so the wrapper keeps the EC2 state in step with the EBS one.
+failed build, so the wrapper keeps the EC2 state in step with the EBS one. StartSnapshot
+also answers a block size of 512 bytes where EBS has 524288; Ferry uses EBS's constant,
+but a client that believes the answer (coldsnap, the benchmark's peer) would write 1024
+times as many blocks, so the wrapper answers EBS's size.
 
 Then it runs moto's own server. It is used by the local stack only; product code never
 depends on it.
@@ -117,6 +120,7 @@ _moto_complete_snapshot = EBSBackend.complete_snapshot
 
 def _start_snapshot(self, *args, **kwargs):
     started = _moto_start_snapshot(self, *args, **kwargs)
+    started.block_size = 512 * 1024
     self.ec2_backend.get_snapshot(started.snapshot_id).status = "pending"
     return started
 

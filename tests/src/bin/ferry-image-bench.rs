@@ -216,7 +216,11 @@ fn main() -> Result<()> {
     println!("| step | Ferry build-image | coldsnap upload |");
     println!("|---|---|---|");
     let cell = |x: Option<(f64, u64)>| match x {
-        Some((s, blocks)) => format!("{s:.2} s, {:.0} MiB/s, {blocks} blocks written", mib / s),
+        Some((s, blocks)) => format!(
+            "{s:.2} s: {:.0} MiB/s of image; {blocks} blocks written, {:.0} MiB/s",
+            mib / s,
+            blocks as f64 / 2.0 / s
+        ),
         None => "-".into(),
     };
     println!(
