@@ -18,6 +18,7 @@ mod capture;
 mod cli;
 mod cloud;
 mod db;
+mod discover;
 mod output;
 mod progress;
 mod restore;
