@@ -52,6 +52,41 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// List Step Functions runs (image builds and migrations) with their status.
     Runs(RunsArgs),
+    /// Discover hosts over SSH: inventory, dependency map, performance, sizing, waves.
+    Discover(DiscoverArgs),
+    /// Render the last discovery as a self-contained HTML report.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// Hosts of the config (default: every host with `ssh`, and the [discovery] addresses).
+    pub hosts: Vec<String>,
+    /// Only the hosts of this group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Sample performance and connections over this window (e.g. 10m); 0: one look.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sample: std::time::Duration,
+    /// Time between samples.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+    /// Write proposed [[host]] entries for hosts not in the config to
+    /// ferry.discovered.toml beside it.
+    #[arg(long)]
+    pub write_config: bool,
+    #[command(flatten)]
+    pub keys: HostKeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write.
+    #[arg(long, default_value = "discovery.html")]
+    pub out: PathBuf,
+    /// The discovery to render (default: where `ferry discover` stored it).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -78,12 +78,20 @@ fn load_settings(cli: &Cli) -> Result<Settings> {
             store: String::new(),
             aws: Default::default(),
             hosts: Vec::new(),
+            discovery: Default::default(),
         }
     };
     if let Some(url) = &cli.store {
         s.store = url.clone();
     }
     Ok(s)
+}
+
+fn results_path(s: &Settings) -> std::path::PathBuf {
+    s.discovery
+        .results
+        .clone()
+        .unwrap_or_else(|| "discovery.json".into())
 }
 
 async fn open_repo(s: &Settings) -> Result<Repository> {
@@ -226,6 +234,59 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let c = cloud::commands::Cloud::new(&s.aws).await;
             let runs = c.runs(args.host.as_deref(), args.limit).await?;
             out.runs(&runs)?;
+        }
+        Command::Discover(args) => {
+            use discover::{collect::Window, propose, results, run};
+            let targets = discover::targets::targets(
+                &s,
+                &args.hosts,
+                args.group.as_deref(),
+                args.keys.accept_new_host_key,
+            )?;
+            let w = Window {
+                length: args.sample,
+                interval: args.interval,
+            };
+            if !cli.json {
+                eprintln!(
+                    "discovering {} target(s), {} sample(s) each",
+                    targets.len(),
+                    w.samples()
+                );
+            }
+            let hosts = run::visit(targets.clone(), w).await;
+            let ec2 = ferry_store::aws::ec2_client(&s.aws).await;
+            let d = run::analyse(hosts, run::types_or_reason(&ec2).await, w)?;
+            let path = results_path(&s);
+            results::write_file(&path, &d)?;
+            if let Some(t) = &s.aws.table {
+                let ddb = ferry_store::aws::dynamodb_client(&s.aws).await;
+                results::write_records(&ddb, t, &d).await?;
+            }
+            let proposed = if args.write_config {
+                let known: Vec<String> = s.hosts.iter().map(|h| h.name.clone()).collect();
+                let p = cli
+                    .config
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."))
+                    .join("ferry.discovered.toml");
+                std::fs::write(
+                    &p,
+                    propose::proposal(&d.hosts, &targets, &known, &d.generated),
+                )
+                .with_context(|| format!("writing {}", p.display()))?;
+                Some(p)
+            } else {
+                None
+            };
+            out.discovery(&d, &path, proposed.as_deref())?;
+        }
+        Command::Report(args) => {
+            let from = args.from.clone().unwrap_or_else(|| results_path(&s));
+            let d = discover::results::read_file(&from)?;
+            std::fs::write(&args.out, discover::report::render(&d))
+                .with_context(|| format!("writing {}", args.out.display()))?;
+            out.report(&args.out, &d)?;
         }
         Command::Verify(args) => {
             let repo = open_repo(&s).await?;

@@ -10,6 +10,8 @@ use serde::Serialize;
 use crate::capture::CaptureReport;
 use crate::cloud::commands::RunReport;
 use crate::cloud::sfn::ExecutionInfo;
+use crate::discover::model::Severity;
+use crate::discover::run::Discovery;
 use crate::restore::{FileRestoreReport, HostRestoreReport};
 use crate::verify::VerifyReport;
 use ferry_store::repo::Repository;
@@ -165,6 +167,93 @@ impl Output {
                     .unwrap_or_else(|| "-".into())
             );
         }
+        Ok(())
+    }
+
+    pub fn discovery(
+        &self,
+        d: &Discovery,
+        stored: &std::path::Path,
+        proposed: Option<&std::path::Path>,
+    ) -> Result<()> {
+        if self.json {
+            let mut v = serde_json::to_value(d)?;
+            v["results"] = serde_json::json!(stored);
+            v["proposed_config"] = serde_json::json!(proposed);
+            return print_json(&v);
+        }
+        println!(
+            "{:<16} {:<16} {:<5} {:<28} {:>4} {:>9} {:<12} FINDINGS",
+            "HOST", "ADDRESS", "TIER", "OS", "CPUS", "MEMORY", "EC2 TYPE"
+        );
+        for h in &d.hosts {
+            let inv = h.inventory.as_ref();
+            let count = |s: Severity| h.findings.iter().filter(|f| f.severity == s).count();
+            println!(
+                "{:<16} {:<16} {:<5} {:<28} {:>4} {:>9} {:<12} {} blocker, {} warning",
+                h.host,
+                h.address.as_deref().unwrap_or("-"),
+                h.tier.as_deref().unwrap_or("-"),
+                inv.and_then(|i| i.os.as_ref())
+                    .map(|o| o.pretty_name.chars().take(28).collect::<String>())
+                    .unwrap_or_else(|| if h.reachable {
+                        "?".into()
+                    } else {
+                        "unreachable".into()
+                    }),
+                inv.and_then(|i| i.cpus)
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                inv.and_then(|i| i.memory_bytes)
+                    .map(mib)
+                    .unwrap_or_else(|| "-".into()),
+                h.sizing
+                    .as_ref()
+                    .map(|z| z.instance_type.as_str())
+                    .unwrap_or("-"),
+                count(Severity::Blocker),
+                count(Severity::Warning),
+            );
+        }
+        println!("\ndependencies (client -> server:port, connections):");
+        for e in &d.edges {
+            println!(
+                "  {} ({}) -> {}:{} ({}) x{}",
+                e.client.label(),
+                e.client_process.as_deref().unwrap_or("?"),
+                e.server.label(),
+                e.port,
+                e.server_process.as_deref().unwrap_or("?"),
+                e.connections
+            );
+        }
+        println!("\nwaves:");
+        for w in &d.waves {
+            println!("  {}: {} ({})", w.number, w.hosts.join(", "), w.reason);
+        }
+        println!("\nstored in {}", stored.display());
+        if let Some(p) = proposed {
+            println!("proposed [[host]] entries: {}", p.display());
+        }
+        Ok(())
+    }
+
+    pub fn report(&self, path: &std::path::Path, d: &Discovery) -> Result<()> {
+        if self.json {
+            return print_json(&serde_json::json!({
+                "report": path,
+                "hosts": d.hosts.len(),
+                "edges": d.edges.len(),
+                "waves": d.waves.len(),
+            }));
+        }
+        println!(
+            "report written to {} ({} hosts, {} dependencies, {} waves)",
+            path.display(),
+            d.hosts.len(),
+            d.edges.len(),
+            d.waves.len()
+        );
         Ok(())
     }
 

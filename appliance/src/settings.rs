@@ -20,6 +20,25 @@ pub struct Settings {
     pub aws: AwsSettings,
     #[serde(default, rename = "host")]
     pub hosts: Vec<HostConfig>,
+    #[serde(default)]
+    pub discovery: DiscoverySettings,
+}
+
+/// `[discovery]`: hosts to discover that are not (yet) `[[host]]` entries.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySettings {
+    /// Addresses or IPv4 ranges in CIDR form, each optionally with `:port`:
+    /// `["10.0.0.0/28", "10.0.1.5", "10.0.1.6:2222"]`.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// SSH user for those addresses (default `root`).
+    pub user: Option<String>,
+    pub identity: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    /// Where `ferry discover` stores its results (default `discovery.json` beside the
+    /// config); `ferry report` reads them from there.
+    pub results: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -79,6 +98,10 @@ impl Settings {
             h.identity = h.identity.take().map(|p| base.join(p));
             h.known_hosts = h.known_hosts.take().map(|p| base.join(p));
         }
+        let d = &mut s.discovery;
+        d.identity = d.identity.take().map(|p| base.join(p));
+        d.known_hosts = d.known_hosts.take().map(|p| base.join(p));
+        d.results = Some(base.join(d.results.take().unwrap_or_else(|| "discovery.json".into())));
         Ok(s)
     }
 
@@ -120,6 +143,13 @@ impl Settings {
                     );
                 }
             }
+        }
+        for a in &s.discovery.addresses {
+            crate::discover::targets::expand(a)
+                .with_context(|| format!("[discovery] addresses: {a:?}"))?;
+        }
+        if !s.discovery.addresses.is_empty() && s.discovery.identity.is_none() {
+            bail!("[discovery] addresses need an `identity` (private key file)");
         }
         Ok(s)
     }

@@ -42,6 +42,10 @@ pub async fn s3_client(s: &AwsSettings) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(conf)
 }
 
+pub async fn ec2_client(s: &AwsSettings) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::new(&sdk_config(s).await)
+}
+
 pub async fn sfn_client(s: &AwsSettings) -> aws_sdk_sfn::Client {
     aws_sdk_sfn::Client::new(&sdk_config(s).await)
 }

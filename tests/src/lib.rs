@@ -15,6 +15,7 @@
 //! - [`disk`]: test disk images and hashing.
 //! - [`stack`]: one whole stack (temp dir, moto, hosts) that stops when dropped.
 
+pub mod browser;
 pub mod deploy;
 pub mod disk;
 pub mod ebs;
@@ -24,3 +25,4 @@ pub mod procs;
 pub mod router;
 pub mod sshd;
 pub mod stack;
+pub mod testbed;

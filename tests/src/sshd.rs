@@ -38,13 +38,52 @@ pub struct SshHost {
     /// Private key authorized on this host.
     pub client_key: PathBuf,
     pub disk: PathBuf,
+    /// The network namespace sshd runs in (`None`: the appliance's own).
+    pub netns: Option<String>,
+    /// The PATH of sessions.
+    path: String,
     proc: Option<Proc>,
 }
+
+const SYSTEM_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl SshHost {
     /// Starts sshd for a host whose files live in `root/<name>/`; `client_key` is the
     /// private key it authorizes (its `.pub` beside it).
     pub fn start(root: &Path, name: &str, client_key: &Path) -> Result<Self> {
+        let n = NEXT_IP.fetch_add(1, Ordering::Relaxed).max(2);
+        let ip = format!("127.0.0.{n}");
+        let port = free_port(&ip)?;
+        Self::start_at(root, name, client_key, None, ip, port)
+    }
+
+    /// Starts sshd inside network namespace `netns`, on `ip`:22, with the hostname
+    /// `name`.
+    pub fn start_in_netns(
+        root: &Path,
+        name: &str,
+        client_key: &Path,
+        netns: &str,
+        ip: &str,
+    ) -> Result<Self> {
+        Self::start_at(
+            root,
+            name,
+            client_key,
+            Some(netns.to_string()),
+            ip.to_string(),
+            22,
+        )
+    }
+
+    fn start_at(
+        root: &Path,
+        name: &str,
+        client_key: &Path,
+        netns: Option<String>,
+        ip: String,
+        port: u16,
+    ) -> Result<Self> {
         if !Path::new(SSHD).exists() {
             bail!("{SSHD} not found: install Debian's openssh-server (scripts/setup.sh)");
         }
@@ -56,9 +95,7 @@ impl SshHost {
             dir.join("authorized_keys"),
         )?;
         keygen(&dir.join("host_key"))?;
-        let n = NEXT_IP.fetch_add(1, Ordering::Relaxed).max(2);
-        let ip = format!("127.0.0.{n}");
-        let port = free_port(&ip)?;
+        let path = format!("{}:{SYSTEM_PATH}", dir.join("bin").display());
         let mut h = SshHost {
             name: name.to_string(),
             disk: dir.join("disk.img"),
@@ -66,6 +103,8 @@ impl SshHost {
             ip,
             port,
             client_key: client_key.to_path_buf(),
+            netns,
+            path,
             proc: None,
         };
         h.launch()?;
@@ -78,16 +117,27 @@ impl SshHost {
             "Port {port}\nListenAddress {ip}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nMaxStartups 100\nMaxSessions 100\n\
-             SetEnv PATH={d}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nLogLevel ERROR\n",
+             SetEnv PATH={path}\nLogLevel ERROR\n",
             port = self.port,
             ip = self.ip,
+            path = self.path,
         );
         std::fs::write(self.dir.join("sshd_config"), config)?;
         let log = std::fs::File::create(self.dir.join("sshd.log"))?;
+        let mut cmd = match &self.netns {
+            // Its own UTS namespace too, so the host has its own hostname.
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "unshare", "--uts", "sh", "-c"])
+                    .arg("hostname \"$0\" && exec \"$@\"")
+                    .args([self.name.as_str(), SSHD]);
+                c
+            }
+            None => Command::new(SSHD),
+        };
         let mut proc = Proc::spawn(
             &format!("sshd for {}", self.name),
-            Command::new(SSHD)
-                .arg("-D")
+            cmd.arg("-D")
                 .arg("-e")
                 .arg("-f")
                 .arg(self.dir.join("sshd_config"))
@@ -124,6 +174,25 @@ impl SshHost {
         let mut parts = pubkey.split_whitespace();
         let (alg, key) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
         Ok(format!("[{}]:{} {alg} {key}\n", self.ip, self.port))
+    }
+
+    /// Makes `tools` (found on the system PATH) the only commands of the host's sessions
+    /// besides what `bin/` holds: a host that lacks everything else, as a minimal server
+    /// lacks `ss`. Restarts sshd.
+    pub fn only_tools(&mut self, tools: &[&str]) -> Result<()> {
+        for t in tools {
+            let found = SYSTEM_PATH
+                .split(':')
+                .map(|d| Path::new(d).join(t))
+                .find(|p| p.exists())
+                .with_context(|| format!("{t} is not installed here"))?;
+            let link = self.dir.join("bin").join(t);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(found, link)?;
+        }
+        self.path = self.dir.join("bin").display().to_string();
+        self.stop();
+        self.launch()
     }
 
     /// Installs an executable script in the host's `bin/` (first on its PATH).

@@ -106,9 +106,7 @@ pub fn edges(hosts: &[HostReport]) -> Vec<Edge> {
     };
     seen.into_iter()
         .map(|((client, server, port), s)| Edge {
-            server_process: s
-                .server_process
-                .or_else(|| listener_process(&server, port)),
+            server_process: s.server_process.or_else(|| listener_process(&server, port)),
             client_process: s.client_process,
             connections: s.conns.len() as u32,
             client,
@@ -123,7 +121,12 @@ mod tests {
     use super::*;
     use crate::discover::model::{Conn, Listener};
 
-    fn host(name: &str, ip: &str, listen: &[(u16, &str)], conns: &[(&str, &str, &str)]) -> HostReport {
+    fn host(
+        name: &str,
+        ip: &str,
+        listen: &[(u16, &str)],
+        conns: &[(&str, &str, &str)],
+    ) -> HostReport {
         HostReport {
             host: name.into(),
             address: Some(ip.into()),
@@ -184,9 +187,11 @@ mod tests {
         assert_eq!(app_db.server_process.as_deref(), Some("mysqld"));
         // Inbound from outside, and outbound to outside (a local port 443 that db1 does
         // not listen on is a client port).
-        assert!(e.iter().any(|e| e.client == Node::Outside("203.0.113.9".parse().unwrap())
-            && e.server == Node::Host("app1".into())
-            && e.port == 8080));
+        assert!(e.iter().any(
+            |e| e.client == Node::Outside("203.0.113.9".parse().unwrap())
+                && e.server == Node::Host("app1".into())
+                && e.port == 8080
+        ));
         assert!(e.iter().any(|e| e.client == Node::Host("db1".into())
             && e.server == Node::Outside("198.51.100.7".parse().unwrap())
             && e.port == 443));

@@ -56,7 +56,12 @@ pub struct Wave {
 
 /// Strongly connected groups of `nodes` under `deps` (Kosaraju), each sorted.
 fn groups(nodes: &[String], deps: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
-    fn visit(n: &str, g: &BTreeMap<String, BTreeSet<String>>, seen: &mut BTreeSet<String>, out: &mut Vec<String>) {
+    fn visit(
+        n: &str,
+        g: &BTreeMap<String, BTreeSet<String>>,
+        seen: &mut BTreeSet<String>,
+        out: &mut Vec<String>,
+    ) {
         if !seen.insert(n.to_string()) {
             return;
         }

@@ -22,9 +22,27 @@ pub const INVENTORY: &[(&str, &str)] = &[
     ("df", "df -P -B1 -T"),
     ("ip-addr", "ip -j addr"),
     ("ip-route", "ip -j route show default"),
-    ("modinfo-nvme", "modinfo -F filename nvme"),
-    ("modinfo-ena", "modinfo -F filename ena"),
+    ("driver-nvme", DRIVER_NVME),
+    ("driver-ena", DRIVER_ENA),
 ];
+
+/// A kernel driver is there when `modinfo` finds its module, it is loaded, or it is
+/// built in; exit 0 and the module's file (or `(loaded)`, `(builtin)`) if so.
+macro_rules! driver_probe {
+    ($m:literal) => {
+        concat!(
+            "modinfo -F filename ",
+            $m,
+            " 2>/dev/null || { [ -d /sys/module/",
+            $m,
+            " ] && echo '(loaded)'; } || { grep -qs '/",
+            $m,
+            ".ko' \"/lib/modules/$(uname -r)/modules.builtin\" && echo '(builtin)'; }"
+        )
+    };
+}
+const DRIVER_NVME: &str = driver_probe!("nvme");
+const DRIVER_ENA: &str = driver_probe!("ena");
 
 /// Sections read at every sample.
 pub const SAMPLE: &[(&str, &str)] = &[
@@ -33,10 +51,12 @@ pub const SAMPLE: &[(&str, &str)] = &[
     ("diskstats", "cat /proc/diskstats"),
     ("net-dev", "cat /proc/net/dev"),
     ("ss", "ss -Htanp"),
+    // Without ss, the kernel's socket tables (no process names); with it, nothing.
+    (
+        "net-tcp",
+        "command -v ss >/dev/null 2>&1 || cat /proc/net/tcp /proc/net/tcp6",
+    ),
 ];
-
-/// Read when `ss` is missing: the kernel's socket tables (no process names).
-pub const NET_TCP: (&str, &str) = ("net-tcp", "cat /proc/net/tcp /proc/net/tcp6");
 
 pub fn script(sections: &[(&str, &str)]) -> String {
     sections

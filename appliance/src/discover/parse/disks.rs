@@ -80,7 +80,14 @@ impl Filesystem {
     pub fn is_pseudo(&self) -> bool {
         matches!(
             self.fstype.as_str(),
-            "tmpfs" | "devtmpfs" | "proc" | "sysfs" | "overlay" | "squashfs" | "cgroup2" | "efivarfs"
+            "tmpfs"
+                | "devtmpfs"
+                | "proc"
+                | "sysfs"
+                | "overlay"
+                | "squashfs"
+                | "cgroup2"
+                | "efivarfs"
         )
     }
 }
@@ -119,12 +126,20 @@ mod tests {
     #[test]
     fn lsblk_trees_flatten_with_parents() {
         let d = lsblk(&fixture("lsblk-lvm-server.json")).unwrap();
-        let root = d.iter().find(|d| d.mountpoint.as_deref() == Some("/")).unwrap();
-        assert_eq!((root.kind.as_str(), root.parent.as_deref()), ("lvm", Some("sda2")));
+        let root = d
+            .iter()
+            .find(|d| d.mountpoint.as_deref() == Some("/"))
+            .unwrap();
+        assert_eq!(
+            (root.kind.as_str(), root.parent.as_deref()),
+            ("lvm", Some("sda2"))
+        );
         assert_eq!(d.iter().filter(|d| d.kind == "disk").count(), 1);
         assert_eq!(d.iter().filter(|d| d.kind == "lvm").count(), 3);
         let vm = lsblk(&fixture("lsblk.json")).unwrap();
-        assert!(vm.iter().any(|d| d.name == "vda" && d.size_bytes == 274877906944));
+        assert!(vm
+            .iter()
+            .any(|d| d.name == "vda" && d.size_bytes == 274877906944));
         assert!(lsblk("{\"blockdevices\": [{\"name\": \"x\"}]}").is_err());
     }
 
@@ -132,7 +147,10 @@ mod tests {
     fn df_rows() {
         let f = df(&fixture("df.txt")).unwrap();
         let root = f.iter().find(|f| f.mountpoint == "/").unwrap();
-        assert_eq!((root.fstype.as_str(), root.used_bytes), ("ext4", 54028607488));
+        assert_eq!(
+            (root.fstype.as_str(), root.used_bytes),
+            ("ext4", 54028607488)
+        );
         assert!(f.iter().filter(|f| f.is_pseudo()).count() >= 2);
         assert!(df("Filesystem Type\n/dev/sda1 ext4 x y z 1% /").is_err());
     }

@@ -41,7 +41,9 @@ pub fn addresses(text: &str) -> Result<Vec<Interface>, ParseError> {
         .into_iter()
         .map(|i| Interface {
             state: i.operstate.unwrap_or_else(|| "UNKNOWN".into()),
-            mac: i.address.filter(|_| i.link_type.as_deref() == Some("ether")),
+            mac: i
+                .address
+                .filter(|_| i.link_type.as_deref() == Some("ether")),
             addresses: i
                 .addr_info
                 .into_iter()
@@ -91,8 +93,12 @@ mod tests {
         let lo = i.iter().find(|i| i.name == "lo").unwrap();
         assert_eq!(lo.mac, None);
         let ns = addresses(&fixture("ip-addr-netns.json")).unwrap();
-        assert!(ns.iter().any(|i| i.addresses.contains(&"10.99.0.11/24".to_string())));
-        let r = default_route(&fixture("ip-route-default.json")).unwrap().unwrap();
+        assert!(ns
+            .iter()
+            .any(|i| i.addresses.contains(&"10.99.0.11/24".to_string())));
+        let r = default_route(&fixture("ip-route-default.json"))
+            .unwrap()
+            .unwrap();
         assert_eq!(r.gateway.as_deref(), Some("192.0.2.1"));
         assert_eq!(default_route(&fixture("ip-route-none.json")).unwrap(), None);
         assert!(addresses("Object \"addr\" is unknown").is_err());

@@ -71,10 +71,16 @@ mod tests {
     #[test]
     fn debian_and_centos() {
         let d = os_release(&fixture("os-release.debian12")).unwrap();
-        assert_eq!((d.id.as_str(), d.version_id.as_deref()), ("debian", Some("12")));
+        assert_eq!(
+            (d.id.as_str(), d.version_id.as_deref()),
+            ("debian", Some("12"))
+        );
         assert_eq!(d.pretty_name, "Debian GNU/Linux 12 (bookworm)");
         let c = os_release(&fixture("os-release.centos7")).unwrap();
-        assert_eq!((c.id.as_str(), c.version_id.as_deref()), ("centos", Some("7")));
+        assert_eq!(
+            (c.id.as_str(), c.version_id.as_deref()),
+            ("centos", Some("7"))
+        );
         assert!(os_release("garbage without equals").is_err());
         assert!(os_release("NAME=x\n").is_err());
     }

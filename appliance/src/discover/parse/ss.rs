@@ -39,7 +39,10 @@ fn addr(s: &str) -> Option<Option<SocketAddr>> {
     };
     // An IPv4 peer on a dual-stack socket reads as ::ffff:a.b.c.d.
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
     Some(Some(SocketAddr::new(ip, port)))
@@ -118,7 +121,9 @@ fn hex_addr(s: &str) -> Option<SocketAddr> {
                 bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
             }
             let v6 = std::net::Ipv6Addr::from(bytes);
-            v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6))
+            v6.to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6))
         }
         _ => return None,
     };
@@ -140,10 +145,15 @@ mod tests {
         assert_eq!(l[0].peer, None);
         let e: Vec<&Socket> = s.iter().filter(|s| s.established()).collect();
         assert_eq!(e.len(), 3);
-        assert!(e.iter().all(|s| s.peer.map(|p| p.ip().to_string()) == Some("10.99.0.1".into())));
+        assert!(e
+            .iter()
+            .all(|s| s.peer.map(|p| p.ip().to_string()) == Some("10.99.0.1".into())));
 
         let c = sockets(&fixture("ss-app-root.txt")).unwrap();
-        let java: Vec<&Socket> = c.iter().filter(|s| s.process.as_deref() == Some("java")).collect();
+        let java: Vec<&Socket> = c
+            .iter()
+            .filter(|s| s.process.as_deref() == Some("java"))
+            .collect();
         assert_eq!(java.len(), 3);
         assert!(java.iter().all(|s| s.peer.map(|p| p.port()) == Some(3306)));
         // A listener whose process ss cannot see.

@@ -1,0 +1,156 @@
+//! Right-sizing: the cheapest current-generation EC2 type that fits the host's p95 CPU
+//! and peak memory with headroom, from DescribeInstanceTypes (what the account offers)
+//! and the price list shipped in `appliance/data/ec2-on-demand-prices.json` (dated,
+//! its source named in the file).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::model::{HostReport, Sizing};
+
+/// Headroom over p95 CPU and over peak memory.
+pub const CPU_HEADROOM: f64 = 1.3;
+pub const MEMORY_HEADROOM: f64 = 1.25;
+const MIN_MEMORY: u64 = 512 << 20;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PriceList {
+    pub source: String,
+    pub data_date: String,
+    pub hourly: BTreeMap<String, f64>,
+}
+
+pub fn price_list() -> Result<PriceList, serde_json::Error> {
+    serde_json::from_str(include_str!("../../data/ec2-on-demand-prices.json"))
+}
+
+/// An instance type as DescribeInstanceTypes describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeInfo {
+    pub name: String,
+    pub vcpus: u32,
+    pub memory_bytes: u64,
+    /// `x86_64`, `arm64`, ...
+    pub architectures: Vec<String>,
+    pub current_generation: bool,
+}
+
+/// EC2's architecture name for `uname -m`.
+pub fn ec2_arch(uname_m: &str) -> &str {
+    match uname_m {
+        "aarch64" | "arm64" => "arm64",
+        "i386" | "i686" => "i386",
+        other => other,
+    }
+}
+
+/// What the host needs: (vCPUs, memory bytes, basis).
+pub fn needs(h: &HostReport) -> Option<(f64, u64, String)> {
+    let inv = h.inventory.as_ref()?;
+    match &h.performance {
+        Some(p) if p.samples >= 2 => {
+            let cpu = (p.cpu_cores.p95 * CPU_HEADROOM).max(1.0);
+            let mem = ((p.memory_used_bytes.max * MEMORY_HEADROOM) as u64).max(MIN_MEMORY);
+            Some((
+                cpu,
+                mem,
+                format!(
+                    "p95 CPU {:.2} cores and peak memory {:.1} GiB over {} samples, +{:.0}%/+{:.0}% headroom",
+                    p.cpu_cores.p95,
+                    p.memory_used_bytes.max / (1u64 << 30) as f64,
+                    p.samples,
+                    (CPU_HEADROOM - 1.0) * 100.0,
+                    (MEMORY_HEADROOM - 1.0) * 100.0
+                ),
+            ))
+        }
+        _ => Some((
+            f64::from(inv.cpus?),
+            inv.memory_bytes?,
+            "allocated CPUs and memory (no performance samples)".to_string(),
+        )),
+    }
+}
+
+pub fn recommend(h: &HostReport, types: &[TypeInfo], prices: &PriceList) -> Option<Sizing> {
+    let (cpu, mem, basis) = needs(h)?;
+    let arch = ec2_arch(h.inventory.as_ref()?.arch.as_deref().unwrap_or("x86_64")).to_string();
+    types
+        .iter()
+        .filter(|t| t.current_generation && t.architectures.contains(&arch))
+        .filter(|t| f64::from(t.vcpus) >= cpu && t.memory_bytes >= mem)
+        .filter_map(|t| prices.hourly.get(&t.name).map(|p| (t, *p)))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.name.cmp(&b.0.name)))
+        .map(|(t, price)| Sizing {
+            instance_type: t.name.clone(),
+            vcpus: t.vcpus,
+            memory_bytes: t.memory_bytes,
+            hourly_usd: price,
+            needed_vcpus: (cpu * 100.0).round() / 100.0,
+            needed_memory_bytes: mem,
+            basis,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discover::model::{Inventory, Performance, Summary};
+
+    fn t(name: &str, vcpus: u32, gib: u64, arch: &str, current: bool) -> TypeInfo {
+        TypeInfo {
+            name: name.into(),
+            vcpus,
+            memory_bytes: gib << 30,
+            architectures: vec![arch.into()],
+            current_generation: current,
+        }
+    }
+
+    #[test]
+    fn cheapest_current_type_that_fits_with_headroom() {
+        let prices = price_list().unwrap();
+        assert!(prices.source.contains("us-east-1") && !prices.data_date.is_empty());
+        let types = vec![
+            t("t3.medium", 2, 4, "x86_64", true),
+            t("t3.large", 2, 8, "x86_64", true),
+            t("m5.large", 2, 8, "x86_64", true),
+            t("t4g.large", 2, 8, "arm64", true),
+            t("m6i.xlarge", 4, 16, "x86_64", true),
+            t("m4.large", 2, 8, "x86_64", false),
+        ];
+        let mut h = HostReport {
+            host: "app1".into(),
+            inventory: Some(Inventory {
+                arch: Some("x86_64".into()),
+                cpus: Some(8),
+                memory_bytes: Some(32 << 30),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        h.performance = Some(Performance {
+            samples: 40,
+            cpu_cores: Summary {
+                p50: 0.5,
+                p95: 1.2,
+                max: 3.0,
+            },
+            memory_used_bytes: Summary {
+                p50: 3e9,
+                p95: 4e9,
+                max: 5e9,
+            },
+            ..Default::default()
+        });
+        // 1.2 x 1.3 = 1.56 vCPUs, 5e9 x 1.25 = 6.25 GB: t3.medium is too small, t4g is
+        // the wrong architecture, m4 is not current: t3.large is cheapest of the rest.
+        let s = recommend(&h, &types, &prices).unwrap();
+        assert_eq!(s.instance_type, "t3.large");
+        assert!(s.basis.starts_with("p95 CPU"));
+        // Without samples, the allocated 8 CPUs and 32 GiB are what it must fit.
+        h.performance = None;
+        assert_eq!(recommend(&h, &types, &prices), None);
+    }
+}
