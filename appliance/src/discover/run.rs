@@ -114,6 +114,14 @@ pub fn analyse(
         if !h.reachable {
             continue;
         }
+        if super::sizing::needs(h).is_none() {
+            h.findings.push(Finding::new(
+                Severity::Warning,
+                "sizing",
+                "no sizing: the host's CPUs or memory could not be read",
+            ));
+            continue;
+        }
         match &types {
             Ok(types) => {
                 h.sizing = recommend(h, types, &prices);
