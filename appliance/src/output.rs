@@ -205,7 +205,7 @@ impl Output {
                     .map(|c| c.to_string())
                     .unwrap_or_else(|| "-".into()),
                 inv.and_then(|i| i.memory_bytes)
-                    .map(mib)
+                    .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
                     .unwrap_or_else(|| "-".into()),
                 h.sizing
                     .as_ref()
