@@ -63,8 +63,9 @@ fn images_named(moto: &Moto, name: &str) -> Result<usize> {
 }
 
 /// Flips bytes in the middle of one of the store's packs (the bucket is versioned; the
-/// damaged copy becomes the current version).
-fn damage_a_pack(moto: &Moto, dir: &std::path::Path) -> Result<String> {
+/// damaged copy becomes the current version). Returns the key and a copy of the intact
+/// pack.
+fn damage_a_pack(moto: &Moto, dir: &std::path::Path) -> Result<(String, std::path::PathBuf)> {
     let list = moto.aws(&[
         "s3api",
         "list-objects-v2",
@@ -92,6 +93,8 @@ fn damage_a_pack(moto: &Moto, dir: &std::path::Path) -> Result<String> {
         path,
     ])?;
     let mut bytes = std::fs::read(&local)?;
+    let intact = dir.join("pack.intact");
+    std::fs::write(&intact, &bytes)?;
     let mid = bytes.len() / 3;
     for b in &mut bytes[mid..mid + 4096] {
         *b ^= 0x5a;
@@ -107,7 +110,21 @@ fn damage_a_pack(moto: &Moto, dir: &std::path::Path) -> Result<String> {
         "--body",
         path,
     ])?;
-    Ok(key)
+    Ok((key, intact))
+}
+
+fn put_object(moto: &Moto, key: &str, body: &std::path::Path) -> Result<()> {
+    moto.aws(&[
+        "s3api",
+        "put-object",
+        "--bucket",
+        STORE_BUCKET,
+        "--key",
+        key,
+        "--body",
+        body.to_str().context("path")?,
+    ])?;
+    Ok(())
 }
 
 #[test]
@@ -181,7 +198,7 @@ fn build_image_state_machine_retries_and_cleans_up() -> Result<()> {
     // registered and the unfinished snapshot is deleted.
     let p2 = ferry.json(&["capture", "db2"])?;
     let p2 = p2["point"].as_str().unwrap().to_string();
-    let key = damage_a_pack(moto, stack.path())?;
+    let (key, intact) = damage_a_pack(moto, stack.path())?;
     let failed = moto.run_execution(
         &sm,
         "image-db2-1",
@@ -202,5 +219,24 @@ fn build_image_state_machine_retries_and_cleans_up() -> Result<()> {
         snapshots_of(moto, &p2)?.is_empty(),
         "the unfinished snapshot was not deleted"
     );
+
+    // The same through `ferry image`: it fails and says why; once the pack is repaired,
+    // running it again starts a new build (the failed one keeps its name) that succeeds.
+    let failed = ferry.run(&["image", "db2", "--json"])?;
+    assert!(!failed.ok(), "{}", failed.stdout);
+    let doc = failed.json()?;
+    assert_eq!(doc["status"], "FAILED", "{doc}");
+    assert_eq!(doc["name"], format!("image-db2-{p2}"));
+    put_object(moto, &key, &intact)?;
+    let again = ferry.json(&["image", "db2"])?;
+    assert_eq!(again["status"], "SUCCEEDED", "{again}");
+    assert!(
+        again["name"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!("image-db2-{p2}-")),
+        "{again}"
+    );
+    assert_eq!(images_named(moto, &format!("ferry-db2-{p2}"))?, 1);
     Ok(())
 }

@@ -120,15 +120,23 @@ impl Cloud {
     }
 
     /// Starts the build of `point`'s image; returns the execution ARN.
+    /// An earlier build of the point that is running or succeeded is followed instead;
+    /// after a failed one (names stay taken), a new build gets a time suffix.
     pub async fn start_image(&self, host: &str, point: &str) -> Result<String> {
         let sm = self.sfn.state_machine(&self.build_image).await?;
-        self.sfn
-            .start(
-                &sm,
-                &Self::image_execution_name(host, point),
-                &json!({"host": host, "point": point}),
+        let input = json!({"host": host, "point": point});
+        let name = Self::image_execution_name(host, point);
+        let (arn, existed) = self.sfn.start(&sm, &name, &input).await?;
+        if !existed
+            || matches!(
+                self.sfn.describe(&arn).await?.0.status.as_str(),
+                "RUNNING" | "SUCCEEDED"
             )
-            .await
+        {
+            return Ok(arn);
+        }
+        let retry = execution_name(&["image", host, point, &utc_now()]);
+        Ok(self.sfn.start(&sm, &retry, &input).await?.0)
     }
 
     /// `ferry image`: builds (or finds) the AMI of a point.
@@ -202,7 +210,7 @@ impl Cloud {
                 "security_group_ids": target.security_group_ids,
             }
         });
-        let arn = self.sfn.start(&sm, &name, &input).await?;
+        let (arn, _) = self.sfn.start(&sm, &name, &input).await?;
         if show {
             eprintln!("migrate {host}: execution {name}");
         }

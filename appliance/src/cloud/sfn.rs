@@ -55,13 +55,13 @@ impl Sfn {
     }
 
     /// Starts an execution; one of the same name that already exists is returned
-    /// instead (a retried command follows the run it started before).
+    /// instead (a retried command follows the run it started before), with `true`.
     pub async fn start(
         &self,
         state_machine: &str,
         name: &str,
         input: &serde_json::Value,
-    ) -> Result<String> {
+    ) -> Result<(String, bool)> {
         let r = self
             .client
             .start_execution()
@@ -71,9 +71,9 @@ impl Sfn {
             .send()
             .await;
         match r {
-            Ok(out) => Ok(out.execution_arn().to_string()),
+            Ok(out) => Ok((out.execution_arn().to_string(), false)),
             Err(e) if e.code() == Some("ExecutionAlreadyExists") => {
-                Ok(execution_arn(state_machine, name))
+                Ok((execution_arn(state_machine, name), true))
             }
             Err(e) => Err(anyhow!("{}", DisplayErrorContext(e)))
                 .with_context(|| format!("StartExecution {name} of {state_machine}")),
