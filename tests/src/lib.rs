@@ -16,6 +16,7 @@
 //! - [`stack`]: one whole stack (temp dir, moto, hosts) that stops when dropped.
 
 pub mod browser;
+pub mod build;
 pub mod deploy;
 pub mod disk;
 pub mod ebs;

@@ -207,6 +207,13 @@ impl Moto {
         ])
     }
 
+    /// One DynamoDB item by key, as `aws dynamodb get-item` prints it (`Item`, or no
+    /// `Item` when there is none).
+    pub fn get_item(&self, table: &str, pk: &str, sk: &str) -> Result<serde_json::Value> {
+        let key = serde_json::json!({"pk": {"S": pk}, "sk": {"S": sk}}).to_string();
+        self.aws(&["dynamodb", "get-item", "--table-name", table, "--key", &key])
+    }
+
     /// A raw HTTP call to moto's own API (`/moto-api/...`).
     pub fn moto_api(&self, method: &str, path: &str, body: &str) -> Result<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;

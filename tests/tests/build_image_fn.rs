@@ -5,44 +5,12 @@
 
 use anyhow::Result;
 use ferry_fn_build_image::cloud::Cloud;
-use ferry_fn_build_image::request::{BuildImageResult, FinishRequest, Plan, PlanRequest};
-use ferry_fn_build_image::steps;
 use ferry_store::{Backend, Repository};
+use ferry_tests::build::build;
 use ferry_tests::disk;
 use ferry_tests::ebs::{file_blocks, nonzero, snapshot_blocks};
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, TABLE};
-use serde_json::json;
-
-/// The steps in the order the state machine runs them.
-async fn build(c: &Cloud, repo: &Repository, host: &str) -> Result<(Plan, BuildImageResult)> {
-    let plan = steps::plan(
-        c,
-        repo,
-        PlanRequest {
-            host: host.into(),
-            point: None,
-        },
-    )
-    .await?;
-    let mut writes = Vec::new();
-    for r in &plan.ranges {
-        writes.push(steps::write(c, repo, r.range.clone()).await?);
-    }
-    let done = steps::finish(
-        c,
-        repo,
-        FinishRequest {
-            host: host.into(),
-            point: plan.point.clone(),
-            snapshot_id: plan.snapshot_id.clone(),
-            parent_snapshot_id: plan.parent_snapshot_id.clone(),
-            writes,
-        },
-    )
-    .await?;
-    Ok((plan, done))
-}
 
 #[tokio::test]
 async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
@@ -104,14 +72,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     assert_eq!(image["EnaSupport"], true);
 
     // The point's record: point -> snapshot -> AMI.
-    let item = moto.aws(&[
-        "dynamodb",
-        "get-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &json!({"pk": {"S": "HOST#app1"}, "sk": {"S": format!("POINT#{}", r1.point)}}).to_string(),
-    ])?;
+    let item = moto.get_item(TABLE, "HOST#app1", &format!("POINT#{}", r1.point))?;
     assert_eq!(item["Item"]["state"]["S"], "image-built");
     assert_eq!(item["Item"]["snapshot_id"]["S"], r1.snapshot_id.as_str());
     assert_eq!(item["Item"]["image_id"]["S"], r1.image_id.as_str());

@@ -100,16 +100,7 @@ fn damage_a_pack(moto: &Moto, dir: &std::path::Path) -> Result<(String, std::pat
         *b ^= 0x5a;
     }
     std::fs::write(&local, bytes)?;
-    moto.aws(&[
-        "s3api",
-        "put-object",
-        "--bucket",
-        STORE_BUCKET,
-        "--key",
-        &key,
-        "--body",
-        path,
-    ])?;
+    put_object(moto, &key, &local)?;
     Ok((key, intact))
 }
 

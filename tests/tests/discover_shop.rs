@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use ferry_tests::stack::{Stack, TABLE};
 use ferry_tests::testbed::TestBed;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 const HOSTS: &[(&str, u8)] = &[
     ("lb", 10),
@@ -214,14 +214,7 @@ fn discovers_the_web_shop_edges_tiers_sizing_and_waves() -> Result<()> {
     // Stored: the JSON file and the DynamoDB items.
     assert!(std::path::Path::new(d["results"].as_str().unwrap_or("")).exists());
     let moto = stack.moto.as_ref().context("no moto")?;
-    let item = moto.aws(&[
-        "dynamodb",
-        "get-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &json!({"pk": {"S": "HOST#db1"}, "sk": {"S": "DISCOVERY"}}).to_string(),
-    ])?;
+    let item = moto.get_item(TABLE, "HOST#db1", "DISCOVERY")?;
     assert_eq!(item["Item"]["tier"]["S"], "db");
 
     // The report opens in headless Chromium; its map has one node per host and one

@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use ferry_tests::disk;
 use ferry_tests::ebs::assert_snapshot_is_image;
 use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
-use serde_json::json;
 
 #[test]
 fn capture_over_ssh_then_migrate_to_a_verified_instance() -> Result<()> {
@@ -121,25 +120,14 @@ fn capture_over_ssh_then_migrate_to_a_verified_instance() -> Result<()> {
     assert_eq!(inst["ImageId"], ami);
 
     // DynamoDB: the point names its snapshot and image, the run its instance.
-    let key = |sk: String| json!({"pk": {"S": "HOST#web1"}, "sk": {"S": sk}}).to_string();
-    let p = moto.aws(&[
-        "dynamodb",
-        "get-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &key(format!("POINT#{point}")),
-    ])?;
+    let p = moto.get_item(TABLE, "HOST#web1", &format!("POINT#{point}"))?;
     assert_eq!(p["Item"]["snapshot_id"]["S"], snapshot);
     assert_eq!(p["Item"]["image_id"]["S"], ami);
-    let r = moto.aws(&[
-        "dynamodb",
-        "get-item",
-        "--table-name",
+    let r = moto.get_item(
         TABLE,
-        "--key",
-        &key(format!("RUN#{}", run["name"].as_str().unwrap_or(""))),
-    ])?;
+        "HOST#web1",
+        &format!("RUN#{}", run["name"].as_str().unwrap_or("")),
+    )?;
     assert_eq!(r["Item"]["point"]["S"], point.as_str());
     assert_eq!(r["Item"]["snapshot_id"]["S"], snapshot);
     assert_eq!(r["Item"]["image_id"]["S"], ami);

@@ -86,14 +86,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     assert_eq!(inst["ImageId"], out["image_id"]);
 
     // DynamoDB: point -> snapshot -> AMI -> instance.
-    let item = moto.aws(&[
-        "dynamodb",
-        "get-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &json!({"pk": {"S": "HOST#web1"}, "sk": {"S": format!("RUN#{run_id}")}}).to_string(),
-    ])?;
+    let item = moto.get_item(TABLE, "HOST#web1", &format!("RUN#{run_id}"))?;
     let item = &item["Item"];
     assert_eq!(item["point"]["S"], point["point"]);
     assert_eq!(item["image_id"]["S"], out["image_id"]);
@@ -124,14 +117,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     ])?;
     assert_eq!(left["Reservations"].as_array().map(Vec::len), Some(0));
     // ... and the run is recorded as failed, with the reason.
-    let item = moto.aws(&[
-        "dynamodb",
-        "get-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &json!({"pk": {"S": "HOST#web1"}, "sk": {"S": format!("RUN#{bad_run}")}}).to_string(),
-    ])?;
+    let item = moto.get_item(TABLE, "HOST#web1", &format!("RUN#{bad_run}"))?;
     assert_eq!(item["Item"]["status"]["S"], "failed", "{item}");
     assert_eq!(item["Item"]["error"]["S"], "NonRetryable");
     assert!(

@@ -18,14 +18,11 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_fn_build_image::cloud::{Cloud, DEFAULT_RANGE_BLOCKS};
-use ferry_fn_build_image::request::{FinishRequest, PlanRequest};
-use ferry_fn_build_image::steps;
 use ferry_store::{Backend, Repository};
 use ferry_tests::disk;
 use ferry_tests::ebs::{file_blocks, nonzero};
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
-use futures::{stream, StreamExt, TryStreamExt};
 
 #[derive(Parser)]
 struct Args {
@@ -45,37 +42,9 @@ struct Build {
     blocks: u64,
 }
 
-/// The Map's parallelism (`MaxConcurrency` of WriteBlocks).
-const MAP_CONCURRENCY: usize = 8;
-
 async fn ferry_build(cloud: &Cloud, repo: &Repository, host: &str) -> Result<Build> {
     let start = Instant::now();
-    let plan = steps::plan(
-        cloud,
-        repo,
-        PlanRequest {
-            host: host.into(),
-            point: None,
-        },
-    )
-    .await?;
-    let writes = stream::iter(plan.ranges.iter().cloned())
-        .map(|r| steps::write(cloud, repo, r.range))
-        .buffer_unordered(MAP_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let done = steps::finish(
-        cloud,
-        repo,
-        FinishRequest {
-            host: host.into(),
-            point: plan.point.clone(),
-            snapshot_id: plan.snapshot_id.clone(),
-            parent_snapshot_id: plan.parent_snapshot_id.clone(),
-            writes,
-        },
-    )
-    .await?;
+    let (_, done) = ferry_tests::build::build(cloud, repo, host).await?;
     Ok(Build {
         wall_s: start.elapsed().as_secs_f64(),
         blocks: done.blocks_written,

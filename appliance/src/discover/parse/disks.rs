@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{err, ParseError};
+use super::{err, number, ParseError};
 
 /// One block device, flattened out of lsblk's tree (`parent` names its parent).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,11 +98,7 @@ pub fn df(text: &str) -> Result<Vec<Filesystem>, ParseError> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let num = |i: usize| -> Result<u64, ParseError> {
-                f.get(i)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| err("df -P", format!("bad line {line:?}")))
-            };
+            let num = |i: usize| number(&f, i, "df -P", line);
             if f.len() < 7 {
                 return Err(err("df -P", format!("short line {line:?}")));
             }

@@ -24,6 +24,19 @@ pub fn err(what: &'static str, reason: impl Into<String>) -> ParseError {
     }
 }
 
+/// Field `i` of a line split on whitespace, as a number; else an error quoting the line.
+pub fn number(
+    fields: &[&str],
+    i: usize,
+    what: &'static str,
+    line: &str,
+) -> Result<u64, ParseError> {
+    fields
+        .get(i)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| err(what, format!("bad line {line:?}")))
+}
+
 #[cfg(test)]
 pub(crate) fn fixture(name: &str) -> String {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{err, ParseError};
+use super::{err, number, ParseError};
 
 /// Logical CPUs (`processor` lines) and the model name.
 pub fn cpuinfo(text: &str) -> Result<(u32, Option<String>), ParseError> {
@@ -84,11 +84,7 @@ pub fn diskstats(text: &str) -> Result<Vec<DiskCounters>, ParseError> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            let num = |i: usize| -> Result<u64, ParseError> {
-                f.get(i)
-                    .and_then(|s| s.parse().ok())
-                    .ok_or_else(|| err("/proc/diskstats", format!("bad line {line:?}")))
-            };
+            let num = |i: usize| number(&f, i, "/proc/diskstats", line);
             Ok(DiskCounters {
                 name: f.get(2).map(|s| s.to_string()).unwrap_or_default(),
                 read_bytes: num(5)? * 512,
