@@ -1,12 +1,9 @@
 //! Progress bars on stderr, drawn only when stderr is a terminal and output is not JSON.
 
 use std::io::IsTerminal;
-use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::capture::Counters;
 
 #[derive(Clone, Copy)]
 pub struct Progress {
@@ -25,15 +22,7 @@ impl Progress {
         }
     }
 
-    /// A bar that follows `counters.bytes_read` until [`Bar::finish`].
-    pub fn bytes(&self, label: &str, total: Option<u64>, counters: Arc<Counters>) -> Bar {
-        self.follow(label, total, move || {
-            counters
-                .bytes_read
-                .load(std::sync::atomic::Ordering::Relaxed)
-        })
-    }
-
+    /// A bar of bytes that follows `read()` until [`Bar::finish`].
     pub fn follow(
         &self,
         label: &str,

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
-use crate::ssh::{SshAddr, SshTarget};
-use ferry_store::aws::AwsSettings;
+use crate::host::{Access, Host, SnapshotMethod};
+use crate::ssh::SshAddr;
+use ferry_aws::AwsSettings;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,25 +40,6 @@ pub struct DiscoverySettings {
     /// Where `ferry discover` stores its results (default `discovery.json` beside the
     /// config); `ferry report` reads them from there.
     pub results: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SnapshotMethod {
-    /// Read the live device (crash-consistent).
-    #[default]
-    None,
-    /// Take an LVM snapshot of the logical volume, read it, remove it.
-    Lvm,
-}
-
-impl SnapshotMethod {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            SnapshotMethod::None => "none",
-            SnapshotMethod::Lvm => "lvm",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -145,8 +127,7 @@ impl Settings {
             }
         }
         for a in &s.discovery.addresses {
-            crate::discover::targets::expand(a)
-                .with_context(|| format!("[discovery] addresses: {a:?}"))?;
+            crate::addresses::expand(a).with_context(|| format!("[discovery] addresses: {a:?}"))?;
         }
         if !s.discovery.addresses.is_empty() && s.discovery.identity.is_none() {
             bail!("[discovery] addresses need an `identity` (private key file)");
@@ -154,46 +135,73 @@ impl Settings {
         Ok(s)
     }
 
-    pub fn host(&self, name: &str) -> Result<&HostConfig> {
-        self.hosts.iter().find(|h| h.name == name).ok_or_else(|| {
-            let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
-            anyhow!(
-                "no host {name:?} in the config (hosts: {})",
-                names.join(", ")
-            )
-        })
+    /// The `[[host]]` entry named `name`, as a host.
+    pub fn host(&self, name: &str) -> Result<Host> {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
+                anyhow!(
+                    "no host {name:?} in the config (hosts: {})",
+                    names.join(", ")
+                )
+            })?
+            .to_host()
+    }
+
+    /// Every `[[host]]` entry, as hosts.
+    pub fn all_hosts(&self) -> Result<Vec<Host>> {
+        self.hosts.iter().map(HostConfig::to_host).collect()
+    }
+
+    /// Settings for commands that name a store and nothing else.
+    pub fn store_only(store: String) -> Self {
+        Settings {
+            store,
+            aws: Default::default(),
+            hosts: Vec::new(),
+            discovery: Default::default(),
+        }
     }
 }
 
-impl HostConfig {
-    /// The host's SSH address when it is an IPv4 literal (what `--private-ip source`
-    /// keeps on the migrated instance).
-    pub fn ssh_address(&self) -> Option<String> {
-        let addr: crate::ssh::SshAddr = self.ssh.as_ref()?.parse().ok()?;
-        addr.host
-            .parse::<std::net::Ipv4Addr>()
-            .ok()
-            .map(|ip| ip.to_string())
-    }
+/// `~/.ssh/known_hosts`, where OpenSSH keeps pinned keys.
+pub fn default_known_hosts() -> Result<PathBuf> {
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+        .context("no known_hosts file set and no HOME")
+}
 
-    /// The SSH target, or `None` for a disk on the appliance itself.
-    pub fn ssh_target(&self, accept_new_host_key: bool) -> Result<Option<SshTarget>> {
-        let Some(ssh) = &self.ssh else {
-            return Ok(None);
+impl HostConfig {
+    /// The domain host; [`Settings::parse`] has already checked the SSH address and key.
+    pub fn to_host(&self) -> Result<Host> {
+        let access = match &self.ssh {
+            None => Access::Local,
+            Some(ssh) => Access::Ssh {
+                addr: ssh
+                    .parse::<SshAddr>()
+                    .with_context(|| format!("host {}", self.name))?,
+                identity: self
+                    .identity
+                    .clone()
+                    .with_context(|| format!("host {}: ssh needs identity", self.name))?,
+                known_hosts: match &self.known_hosts {
+                    Some(p) => p.clone(),
+                    None => default_known_hosts()?,
+                },
+            },
         };
-        let known_hosts = match &self.known_hosts {
-            Some(p) => p.clone(),
-            None => std::env::var_os("HOME")
-                .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
-                .context("no known_hosts file set and no HOME")?,
-        };
-        Ok(Some(SshTarget {
+        Ok(Host {
             name: self.name.clone(),
-            addr: ssh.parse()?,
-            identity: self.identity.clone().context("ssh needs identity")?,
-            known_hosts,
-            accept_new_host_key,
-        }))
+            access,
+            disk: self.disk.clone(),
+            snapshot: self.snapshot,
+            snapshot_size: self.snapshot_size.clone(),
+            sudo: self.sudo,
+            tier: self.tier.clone(),
+            group: self.group.clone(),
+        })
     }
 }
 
@@ -227,7 +235,10 @@ group = "shop"
         assert_eq!(s.aws.table.as_deref(), Some("ferry"));
         assert!(s.aws.image_after_capture);
         assert!(s.aws.build_image_state_machine.is_none());
-        assert_eq!(s.hosts[0].ssh_address().as_deref(), Some("10.0.0.5"));
+        assert_eq!(
+            s.host("db1").unwrap().ipv4_address().as_deref(),
+            Some("10.0.0.5")
+        );
         assert!(s.host("db2").is_err());
     }
 

@@ -15,8 +15,12 @@
 //! - [`manifest`]: recovery-point manifests (the ordered chunk list of one image).
 //! - [`delta`]: which byte ranges of an image differ from another point.
 //! - [`ebs`]: a point as 512 KiB EBS snapshot blocks; which blocks a child changes.
+//! - [`keys`]: every DynamoDB key family (`HOST#`, `POINT#`, `RUN#`, `DISCOVERY`).
 //! - [`records`]: DynamoDB record types for hosts and recovery points.
-//! - [`steps`]: typed inputs and outputs of the state-machine steps, and error names.
+//! - [`steps`]: the step contract: typed inputs and outputs of every state-machine step
+//!   and execution, and the error names the definitions match.
+//! - [`tags`]: tag names on what Ferry creates in AWS.
+//! - [`instance_types`]: EC2 instance types as sizing reads them.
 //! - [`error`]: the typed errors of decoding and validating stored objects.
 
 pub mod chunking;
@@ -26,12 +30,15 @@ pub mod error;
 pub mod id;
 pub mod image_hash;
 pub mod index;
+pub mod instance_types;
+pub mod keys;
 pub mod layout;
 pub mod manifest;
 pub mod pack;
 pub mod records;
 pub mod repo_config;
 pub mod steps;
+pub mod tags;
 
 pub use error::FormatError;
 pub use id::ChunkId;

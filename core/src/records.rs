@@ -1,23 +1,11 @@
 //! Records of the one DynamoDB table: hosts and their recovery points.
 //!
-//! Single-table design: a host is the item `(pk = "HOST#<name>", sk = "HOST")`, each of its
-//! points `(pk = "HOST#<name>", sk = "POINT#<point id>")`, so one Query lists a host's
-//! points in time order. The store stays the source of truth; these records are what the
-//! cloud side and the console read without opening the store.
+//! Their keys are in [`crate::keys`]. The store stays the source of truth; these records
+//! are what the cloud side and the console read without opening the store.
 
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{CaptureStats, Consistency, PointMeta};
-
-pub fn host_pk(host: &str) -> String {
-    format!("HOST#{host}")
-}
-
-pub const HOST_SK: &str = "HOST";
-
-pub fn point_sk(point: &str) -> String {
-    format!("POINT#{point}")
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostRecord {
@@ -79,16 +67,5 @@ impl PointRecord {
             snapshot_id: None,
             image_id: None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_sort_points_by_time() {
-        assert_eq!(host_pk("db1"), "HOST#db1");
-        assert!(point_sk("20261124T090000Z-1") < point_sk("20261124T100000Z-0"));
     }
 }

@@ -7,10 +7,8 @@
 //!   `file://` and `s3://` adapters.
 //! - [`repo`]: a store opened for use: its config, its chunk index, packs, points.
 //! - [`chunks`]: planning and opening reads of chunks (restores, image builds).
-//! - [`aws`]: the one place AWS SDK clients are built (endpoint override honoured).
 //! - [`error`]: the typed errors of [`repo`].
 
-pub mod aws;
 pub mod backend;
 pub mod chunks;
 pub mod error;

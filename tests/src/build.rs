@@ -3,8 +3,8 @@
 //! and the image benchmark that look at one build closely.
 
 use anyhow::Result;
+use ferry_core::steps::build_image::{BuildImageResult, FinishRequest, Plan, PlanRequest};
 use ferry_fn_build_image::cloud::Cloud;
-use ferry_fn_build_image::request::{BuildImageResult, FinishRequest, Plan, PlanRequest};
 use ferry_fn_build_image::steps;
 use ferry_store::Repository;
 use futures::{stream, StreamExt, TryStreamExt};

@@ -26,6 +26,8 @@ pub struct Deployed {
     /// Every function's `Environment.Variables`, resolved (one cargo-lambda serves
     /// them all, so they must agree).
     pub function_env: Vec<(String, String)>,
+    /// The binary of every function (`Metadata.BuildProperties.Binary`).
+    pub functions: Vec<String>,
 }
 
 pub fn lambda_arn(function: &str) -> String {
@@ -324,6 +326,22 @@ fn deploy_state_machines(moto: &Moto, t: &Template) -> Result<HashMap<String, St
     Ok(sms)
 }
 
+fn function_binaries(t: &Template) -> Result<Vec<String>> {
+    t.resources_of("AWS::Serverless::Function")
+        .into_iter()
+        .map(|(name, f)| {
+            f.get("Metadata")
+                .and_then(|m| m.get("BuildProperties"))
+                .and_then(|p| p.get("Binary"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .with_context(|| {
+                    format!("function {name} names no Metadata.BuildProperties.Binary")
+                })
+        })
+        .collect()
+}
+
 fn function_env(t: &Template) -> Result<Vec<(String, String)>> {
     let mut env: HashMap<String, String> = HashMap::new();
     let none = HashMap::new();
@@ -362,6 +380,7 @@ pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<D
         bucket,
         state_machines,
         function_env: function_env(&t)?,
+        functions: function_binaries(&t)?,
     })
 }
 
@@ -389,6 +408,9 @@ mod tests {
         assert_eq!(env["FERRY_STORE"], "s3://b/store");
         assert_eq!(env["FERRY_TABLE"], "ferry");
         assert_eq!(env["FERRY_IMAGE_RANGE_BLOCKS"], "128");
+        let mut bins = function_binaries(&t).unwrap();
+        bins.sort();
+        assert_eq!(bins, vec!["build-image", "launch"]);
         // Every state machine's substitutions resolve once the ones it names exist.
         let sms: HashMap<String, String> = [(
             "ferry-build-image".to_string(),

@@ -1,11 +1,12 @@
-//! Test disks: the shared benchmark workload (a real ext4 image and its changed copy),
-//! small synthetic images, and whole-file hashes.
+//! Test disks: the project's sample disks (a real ext4 image and its changed copy, see
+//! [`crate::sample_disk`]), small synthetic images, and whole-file hashes.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+use crate::sample_disk::{self, Spec};
 use rand::{RngCore, SeedableRng};
 
 /// The repository root (this crate lives in `tests/`).
@@ -13,59 +14,40 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `disk.img` and `disk-changed.img` from `shared/bench/make_workload.sh`, made once per
-/// machine at the test size (256 MiB image, 150 MiB of files) and reused.
-pub fn workload() -> Result<(PathBuf, PathBuf)> {
-    let script = repo_root().join("../shared/bench/make_workload.sh");
-    if !script.exists() {
-        bail!(
-            "{} is missing (shared/ must sit beside the checkout)",
-            script.display()
-        );
-    }
-    let dir = std::env::temp_dir().join("ferry-workload-256");
-    std::fs::create_dir_all(&dir)?;
+/// The sample disk in `dir`, made if missing; concurrent callers (tests run in
+/// parallel) wait on a lock while one of them makes it.
+fn locked_sample(dir: &Path, spec: Spec) -> Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
     let lock = std::fs::File::create(dir.join(".lock"))?;
-    // One test makes it; the others wait on the lock.
     use std::os::fd::AsRawFd;
     // SAFETY: flock on a file descriptor we own; no memory is shared.
     if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
         bail!("cannot lock {}", dir.display());
     }
-    let (a, b) = (dir.join("disk.img"), dir.join("disk-changed.img"));
-    if !dir.join("sha256.txt").exists() {
-        let out = Command::new("bash")
-            .arg(&script)
-            .env("WORKLOAD_DIR", &dir)
-            .env("IMAGE_MB", "256")
-            .env("DATA_MB", "150")
-            .output()
-            .context("running make_workload.sh")?;
-        if !out.status.success() {
-            bail!(
-                "make_workload.sh failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-    Ok((a, b))
+    let d = sample_disk::ensure(dir, spec)?;
+    Ok((d.base, d.changed))
 }
 
-/// The benchmark workload (`make_workload.sh` at its default 2 GiB) in `dir` (default
-/// `$TMPDIR/ferry-workload`), made if missing: (disk.img, disk-changed.img).
+/// The test-size sample disk (256 MiB image, 150 MiB of files) and its changed copy,
+/// made once per machine and reused.
+pub fn workload() -> Result<(PathBuf, PathBuf)> {
+    locked_sample(&std::env::temp_dir().join("ferry-sample-256"), Spec::SMALL)
+}
+
+/// The benchmark-size sample disk (2 GiB) in `dir` (default `$TMPDIR/ferry-sample-2048`),
+/// made if missing: (disk.img, disk-changed.img).
+/// A `dir` that already holds both images but no sample marker is an external workload
+/// (e.g. an earlier benchmark's) and is used as it is.
 pub fn bench_workload(dir: Option<PathBuf>) -> Result<(PathBuf, PathBuf)> {
-    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("ferry-workload"));
-    if !dir.join("sha256.txt").exists() {
-        eprintln!("making the 2 GiB workload in {}", dir.display());
-        let st = Command::new("bash")
-            .arg(repo_root().join("../shared/bench/make_workload.sh"))
-            .env("WORKLOAD_DIR", &dir)
-            .status()?;
-        if !st.success() {
-            bail!("make_workload.sh failed");
+    if let Some(d) = &dir {
+        let (a, b) = (d.join("disk.img"), d.join("disk-changed.img"));
+        if a.exists() && b.exists() && !d.join("sample.txt").exists() {
+            return Ok((a, b));
         }
     }
-    Ok((dir.join("disk.img"), dir.join("disk-changed.img")))
+    let dir = dir.unwrap_or_else(|| std::env::temp_dir().join("ferry-sample-2048"));
+    eprintln!("sample disk (2 GiB) in {}", dir.display());
+    locked_sample(&dir, Spec::BENCH)
 }
 
 /// Copies a file (the copy is not sparse, like a real device).

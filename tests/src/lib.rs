@@ -12,7 +12,8 @@
 //! - [`sshd`]: an sshd test host with its keys and disk.
 //! - [`ferry`]: running the `ferry` binary with a config and reading its JSON.
 //! - [`deploy`]: creates what `infra/template.yaml` declares (table, bucket) in moto.
-//! - [`disk`]: test disk images and hashing.
+//! - [`sample_disk`]: the project's sample disks (ext4 of realistic files, and a day
+//!   of changes), deterministic; [`disk`]: test disk images and hashing.
 //! - [`stack`]: one whole stack (temp dir, moto, hosts) that stops when dropped.
 
 pub mod browser;
@@ -24,6 +25,7 @@ pub mod ferry;
 pub mod moto;
 pub mod procs;
 pub mod router;
+pub mod sample_disk;
 pub mod sshd;
 pub mod stack;
 pub mod testbed;

@@ -236,15 +236,25 @@ impl Moto {
     }
 }
 
-/// `cargo lambda watch`, serving every function binary of the workspace.
+/// `cargo lambda watch` serving the Lambda APIs, and the function binaries of this
+/// build running against it: no compile happens once the stack is up, and no source
+/// change restarts a function in the middle of an invocation.
 pub struct CargoLambda {
     pub port: u16,
+    _functions: Vec<Proc>,
     _proc: Proc,
 }
 
 impl CargoLambda {
-    /// Starts it in the workspace root with `env` (the functions inherit it).
-    pub fn start(log_dir: &Path, port: u16, env: &[(String, String)]) -> Result<Self> {
+    /// Starts the APIs in the workspace root, then every binary of `functions` from
+    /// `bin_dir` with `env` (as the template gives it) and the runtime API's address.
+    pub fn start(
+        log_dir: &Path,
+        port: u16,
+        env: &[(String, String)],
+        functions: &[String],
+        bin_dir: &Path,
+    ) -> Result<Self> {
         let log = std::fs::File::create(log_dir.join("cargo-lambda.log"))?;
         let mut proc = Proc::spawn(
             "cargo lambda watch",
@@ -252,13 +262,14 @@ impl CargoLambda {
                 .args([
                     "lambda",
                     "watch",
+                    "--only-lambda-apis",
+                    "--ignore-changes",
                     "-A",
                     "127.0.0.1",
                     "-P",
                     &port.to_string(),
                 ])
                 .current_dir(crate::disk::repo_root())
-                .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log),
@@ -267,8 +278,41 @@ impl CargoLambda {
         wait_for_port(
             &mut proc,
             ([127, 0, 0, 1], port).into(),
-            Duration::from_secs(120),
+            Duration::from_secs(60),
         )?;
-        Ok(CargoLambda { port, _proc: proc })
+        let mut procs = Vec::new();
+        for f in functions {
+            let bin = bin_dir.join(f);
+            if !bin.exists() {
+                bail!(
+                    "function {f} is not built at {}: build the workspace's binaries first",
+                    bin.display()
+                );
+            }
+            let log = std::fs::File::create(log_dir.join(format!("fn-{f}.log")))?;
+            let mut p = Proc::spawn(
+                f,
+                Command::new(&bin)
+                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .env(
+                        "AWS_LAMBDA_RUNTIME_API",
+                        format!("127.0.0.1:{port}/.rt/{f}"),
+                    )
+                    .env("AWS_LAMBDA_FUNCTION_NAME", f)
+                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone()?)
+                    .stderr(log),
+            )?;
+            std::thread::sleep(Duration::from_millis(100));
+            p.check_alive()?;
+            procs.push(p);
+        }
+        Ok(CargoLambda {
+            port,
+            _functions: procs,
+            _proc: proc,
+        })
     }
 }

@@ -85,8 +85,19 @@ impl Stack {
                 .any(|(k, v)| k == "FERRY_STORE" && v == CLOUD_STORE),
             "the template's FERRY_STORE is not {CLOUD_STORE}"
         );
+        let functions = d.functions.clone();
         self.deployed = Some(d);
-        self.lambda = Some(CargoLambda::start(self.dir.path(), lambda, &env)?);
+        let bin_dir = crate::ferry::ferry_bin()?
+            .parent()
+            .context("the ferry binary has no directory")?
+            .to_path_buf();
+        self.lambda = Some(CargoLambda::start(
+            self.dir.path(),
+            lambda,
+            &env,
+            &functions,
+            &bin_dir,
+        )?);
         self.moto = Some(moto);
         Ok(self)
     }

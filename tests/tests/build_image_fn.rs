@@ -36,7 +36,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     ferry.json(&["store", "init"])?;
     let p1 = ferry.json(&["capture", "app1"])?;
 
-    let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+    let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
     let cloud = Cloud::new(&cfg, Some(TABLE.into()), 128);
     let repo = Repository::open(Backend::open(store, &Default::default()).await?).await?;
     let (plan, r1) = build(&cloud, &repo, "app1").await?;

@@ -29,7 +29,7 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     let sg = sg["GroupId"].as_str().unwrap().to_string();
     let ami = moto.test_image("ferry-web1-test")?;
 
-    let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+    let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
     let ec2 = aws_sdk_ec2::Client::new(&cfg);
     let spec = LaunchSpec {
         run_id: "migrate-web1-20261124T1200Z".into(),

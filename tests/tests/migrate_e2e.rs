@@ -80,7 +80,7 @@ fn capture_over_ssh_then_migrate_to_a_verified_instance() -> Result<()> {
     // The snapshot is the source disk, block for block.
     let snapshot = run["snapshot_id"].as_str().context("no snapshot")?;
     let blocks = tokio::runtime::Runtime::new()?.block_on(async {
-        let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+        let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
         let ebs = aws_sdk_ebs::Client::new(&cfg);
         assert_snapshot_is_image(&ebs, snapshot, &base).await
     })?;

@@ -21,9 +21,10 @@ use time::OffsetDateTime;
 
 pub use pipeline::Counters;
 
-use crate::db::Records;
-use crate::progress::Progress;
-use crate::settings::{HostConfig, SnapshotMethod};
+use crate::host::{Host, SnapshotMethod};
+use crate::progress::{Bar, Progress};
+use crate::records::Records;
+use crate::shutdown::Shutdown;
 use crate::ssh::{quote, SshSession};
 use ferry_store::repo::Repository;
 
@@ -49,12 +50,22 @@ pub struct CaptureReport {
 
 pub struct CaptureOptions {
     pub accept_new_host_key: bool,
+    /// Stops a capture in flight (the point is not written, a snapshot is removed).
+    pub shutdown: Shutdown,
+}
+
+/// A progress bar following the bytes the pipeline has read.
+fn bar(progress: &Progress, host: &str, size: Option<u64>, counters: &Arc<Counters>) -> Bar {
+    let c = counters.clone();
+    progress.follow(&format!("capture {host}"), size, move || {
+        c.bytes_read.load(Ordering::Relaxed)
+    })
 }
 
 pub async fn capture_host(
     repo: Arc<Repository>,
     records: Option<&Records>,
-    h: &HostConfig,
+    h: &Host,
     opts: &CaptureOptions,
     progress: &Progress,
 ) -> Result<CaptureReport> {
@@ -66,10 +77,10 @@ pub async fn capture_host(
     let index = Arc::new(loaded.index);
     let counters = Arc::new(Counters::default());
 
-    let (result, host_key, machine) = match h.ssh_target(opts.accept_new_host_key)? {
+    let (result, host_key, machine) = match h.ssh_target(opts.accept_new_host_key) {
         None => {
             let size = std::fs::metadata(&h.disk).map(|m| m.len()).ok();
-            let bar = progress.bytes(&format!("capture {}", h.name), size, counters.clone());
+            let bar = bar(progress, &h.name, size, &counters);
             let src = source::local_read(h)?;
             let r = pipeline::run(src, repo.clone(), index, counters.clone()).await;
             bar.finish();
@@ -78,16 +89,12 @@ pub async fn capture_host(
         Some(target) => {
             let session = SshSession::connect(&target).await?;
             let machine = source::machine_facts(&session, &h.name).await;
-            let r = capture_remote(
-                &session,
-                h,
-                &point,
-                repo.clone(),
+            let sink = Sink {
+                repo: repo.clone(),
                 index,
-                counters.clone(),
-                progress,
-            )
-            .await;
+                counters: counters.clone(),
+            };
+            let r = capture_remote(&session, h, &point, sink, progress, &opts.shutdown).await;
             let key = session.host_key.clone();
             session.close().await;
             (r, Some(key), machine)
@@ -155,15 +162,27 @@ pub async fn capture_host(
     })
 }
 
-async fn capture_remote(
-    session: &SshSession,
-    h: &HostConfig,
-    point: &str,
+/// Where the pipeline puts what it reads: the store, the index it dedupes against, and
+/// the counters it reports into.
+struct Sink {
     repo: Arc<Repository>,
     index: Arc<ferry_core::index::ChunkIndex>,
     counters: Arc<Counters>,
+}
+
+async fn capture_remote(
+    session: &SshSession,
+    h: &Host,
+    point: &str,
+    sink: Sink,
     progress: &Progress,
+    shutdown: &Shutdown,
 ) -> Result<pipeline::PipelineResult> {
+    let Sink {
+        repo,
+        index,
+        counters,
+    } = sink;
     let snap = match h.snapshot {
         SnapshotMethod::None => None,
         SnapshotMethod::Lvm => {
@@ -178,15 +197,16 @@ async fn capture_remote(
     let read = async {
         let size = remote_size(session, h, &device).await;
         let src = source::remote_read(session, h, &device).await?;
-        let bar = progress.bytes(&format!("capture {}", h.name), size, counters.clone());
+        let bar = bar(progress, &h.name, size, &counters);
         let r = pipeline::run(src, repo, index, counters).await;
         bar.finish();
         r
     };
-    // Ctrl-C must not leave a snapshot behind: stop reading, then clean up below.
+    // A shutdown (Ctrl-C, SIGTERM) must not leave a snapshot behind: stop reading,
+    // then clean up below.
     let result = tokio::select! {
         r = read => r,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        _ = shutdown.requested() => Err(anyhow::anyhow!("interrupted")),
     };
     if let Some(s) = &snap {
         if let Err(e) = source::remove_lvm_snapshot(session, h, s).await {
@@ -202,15 +222,10 @@ async fn capture_remote(
 }
 
 /// The device size, for the progress bar only (`None` if the host will not say).
-async fn remote_size(session: &SshSession, h: &HostConfig, device: &str) -> Option<u64> {
+async fn remote_size(session: &SshSession, h: &Host, device: &str) -> Option<u64> {
     let d = quote(device);
     let script = format!("blockdev --getsize64 {d} 2>/dev/null || stat -L -c %s {d}");
-    let cmd = if h.sudo {
-        format!("sudo -n sh -c {}", quote(&script))
-    } else {
-        script
-    };
-    let (status, out, _) = session.run(&cmd).await.ok()?;
+    let (status, out, _) = session.run(&h.privileged(&script)).await.ok()?;
     if status != 0 {
         return None;
     }

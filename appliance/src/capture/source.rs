@@ -6,7 +6,7 @@ use std::io::Read;
 use anyhow::{bail, Context, Result};
 use ferry_core::manifest::{Consistency, MachineFacts};
 
-use crate::settings::{HostConfig, SnapshotMethod};
+use crate::host::{Host, SnapshotMethod};
 use crate::ssh::{quote, SshSession};
 
 /// An LVM snapshot taken for one capture.
@@ -47,7 +47,7 @@ pub fn parse_lv_path(disk: &str) -> Result<(String, String)> {
     bail!("disk {disk:?} is not an LVM logical volume path (/dev/VG/LV or /dev/mapper/VG-LV)")
 }
 
-fn sudo(h: &HostConfig, cmd: String) -> String {
+fn sudo(h: &Host, cmd: String) -> String {
     if h.sudo {
         format!("sudo -n {cmd}")
     } else {
@@ -56,7 +56,7 @@ fn sudo(h: &HostConfig, cmd: String) -> String {
 }
 
 /// Takes an LVM snapshot of the host's disk.
-pub async fn lvm_snapshot(session: &SshSession, h: &HostConfig, tag: &str) -> Result<LvmSnapshot> {
+pub async fn lvm_snapshot(session: &SshSession, h: &Host, tag: &str) -> Result<LvmSnapshot> {
     let (vg, lv) = parse_lv_path(&h.disk).with_context(|| format!("host {}", h.name))?;
     let name = format!("ferry-{lv}-{tag}");
     let cmd = sudo(
@@ -78,11 +78,7 @@ pub async fn lvm_snapshot(session: &SshSession, h: &HostConfig, tag: &str) -> Re
     })
 }
 
-pub async fn remove_lvm_snapshot(
-    session: &SshSession,
-    h: &HostConfig,
-    snap: &LvmSnapshot,
-) -> Result<()> {
+pub async fn remove_lvm_snapshot(session: &SshSession, h: &Host, snap: &LvmSnapshot) -> Result<()> {
     session
         .check(&sudo(h, format!("lvremove -f {}", quote(&snap.lv))))
         .await
@@ -93,7 +89,7 @@ pub async fn remove_lvm_snapshot(
 /// Starts streaming `device` from the host.
 pub async fn remote_read(
     session: &SshSession,
-    h: &HostConfig,
+    h: &Host,
     device: &str,
 ) -> Result<Box<dyn Read + Send>> {
     // Fail early, with a clear message, when the disk is not there.
@@ -128,13 +124,13 @@ pub async fn machine_facts(session: &SshSession, host: &str) -> Option<MachineFa
     facts
 }
 
-pub fn local_read(h: &HostConfig) -> Result<Box<dyn Read + Send>> {
+pub fn local_read(h: &Host) -> Result<Box<dyn Read + Send>> {
     let f = std::fs::File::open(&h.disk)
         .with_context(|| format!("host {}: cannot open disk {}", h.name, h.disk))?;
     Ok(Box::new(f))
 }
 
-pub fn consistency(h: &HostConfig) -> Consistency {
+pub fn consistency(h: &Host) -> Consistency {
     match h.snapshot {
         SnapshotMethod::None => Consistency::Crash,
         SnapshotMethod::Lvm => Consistency::LvmSnapshot,

@@ -4,10 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use aws_sdk_sfn::types::HistoryEvent;
+use ferry_aws::sfn::{Described, Event, ExecutionInfo, Sfn};
 use serde::Serialize;
-
-use super::sfn::{Described, ExecutionInfo, Sfn};
 
 /// How long one visit of a state took.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -27,20 +25,10 @@ pub struct Finished {
 }
 
 /// The last task or Lambda failure of the history.
-pub fn last_step_error(events: &[HistoryEvent]) -> Option<(String, String)> {
-    events.iter().rev().find_map(|e| {
-        if let Some(d) = e.task_failed_event_details() {
-            return Some((
-                d.error().unwrap_or_default().to_string(),
-                d.cause().unwrap_or_default().to_string(),
-            ));
-        }
-        e.lambda_function_failed_event_details().map(|d| {
-            (
-                d.error().unwrap_or_default().to_string(),
-                d.cause().unwrap_or_default().to_string(),
-            )
-        })
+pub fn last_step_error(events: &[Event]) -> Option<(String, String)> {
+    events.iter().rev().find_map(|e| match e {
+        Event::StepFailed { error, cause } => Some((error.clone(), cause.clone())),
+        _ => None,
     })
 }
 
@@ -52,27 +40,22 @@ pub struct Step {
     pub at: f64,
 }
 
-pub fn steps(events: &[HistoryEvent]) -> Vec<Step> {
+pub fn steps(events: &[Event]) -> Vec<Step> {
     events
         .iter()
-        .filter_map(|e| {
-            let at = e.timestamp().as_secs_f64();
-            if let Some(d) = e.state_entered_event_details() {
-                return Some(Step {
-                    entered: true,
-                    name: d.name().to_string(),
-                    at,
-                });
-            }
-            if let Some(d) = e.state_exited_event_details() {
-                return Some(Step {
-                    entered: false,
-                    name: d.name().to_string(),
-                    at,
-                });
-            }
+        .filter_map(|e| match e {
+            Event::Entered { name, at } => Some(Step {
+                entered: true,
+                name: name.clone(),
+                at: *at,
+            }),
             // A Fail state ends the execution without an exit event.
-            None
+            Event::Exited { name, at } => Some(Step {
+                entered: false,
+                name: name.clone(),
+                at: *at,
+            }),
+            _ => None,
         })
         .collect()
 }

@@ -1,14 +1,12 @@
 //! The cloud side as the operator drives it from the appliance: Step Functions
-//! executions of the deployed state machines (`ferry image`, `ferry migrate`,
-//! `ferry runs`), followed state by state.
+//! executions of the deployed state machines (image builds, migrations, the list of
+//! runs), followed state by state. The calls themselves are `ferry_aws::sfn`'s.
 //!
-//! - [`sfn`]: finding state machines, starting and reading executions.
 //! - [`follow`]: waiting for an execution, showing its state names, timing its states.
-//! - [`commands`]: what each command starts and reports.
+//! - [`executions`]: what each use case starts, with which typed input, and reports.
 
-pub mod commands;
+pub mod executions;
 pub mod follow;
-pub mod sfn;
 
 /// An execution name from parts: Step Functions allows letters, digits, `-` and `_`,
 /// at most 80 characters.

@@ -9,12 +9,14 @@
 //! - [`assess`]: AWS compatibility findings.
 //! - [`deps`]: the dependency map from every host's connections.
 //! - [`plan`]: tiers and migration waves. [`sizing`]: the EC2 type recommendation.
-//! - [`run`]: a whole discovery; [`results`]: where it is kept.
+//! - [`run`]: a whole discovery, orchestrated; [`discovery`]: its result;
+//!   [`results`]: where it is kept. The EC2 instance types come from `ferry_aws::ec2`.
 //! - [`propose`]: `--write-config`. [`report`], [`svg`]: the HTML report.
 
 pub mod assess;
 pub mod collect;
 pub mod deps;
+pub mod discovery;
 pub mod inventory;
 pub mod model;
 pub mod parse;

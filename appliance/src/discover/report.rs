@@ -1,8 +1,8 @@
 //! `ferry report`: a self-contained HTML page (no scripts, no external files) with the
 //! dependency map, the inventory, sizing and findings per host, and the waves.
 
+use super::discovery::Discovery;
 use super::model::{HostReport, Severity};
-use super::run::Discovery;
 use super::svg::{esc, map};
 
 const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}\

@@ -1,70 +1,43 @@
-//! A whole discovery: visit the targets in parallel, then map dependencies, guess tiers,
-//! size each host against what EC2 offers, and propose waves.
+//! A whole discovery, orchestrated: visit the targets in parallel, then map
+//! dependencies, guess tiers, size each host against the instance types at hand (what
+//! EC2 offers, or the shipped catalog), and propose waves.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use futures::{stream, StreamExt};
-use serde::{Deserialize, Serialize};
 
 use super::collect::{collect, Window};
-use super::deps::{edges, Edge};
+use super::deps::edges;
+use super::discovery::Discovery;
 use super::model::{Finding, HostReport, Severity};
-use super::plan::{guess_tier, waves, Wave};
-use super::sizing::{price_list, recommend, TypeInfo};
+use super::plan::{guess_tier, waves};
+use super::sizing::{catalog, price_list, recommend, TypeInfo};
 use super::targets::{answers, Target};
 
 /// Hosts visited at once.
 const PARALLEL: usize = 16;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Discovery {
-    /// RFC 3339.
-    pub generated: String,
-    pub window_s: f64,
-    pub interval_s: f64,
-    pub hosts: Vec<HostReport>,
-    pub edges: Vec<Edge>,
-    pub waves: Vec<Wave>,
-    /// Where the prices behind the sizing come from, and their date.
-    pub prices: String,
+/// The instance types sizing chooses from, and where they come from.
+pub struct TypeSource {
+    pub types: Vec<TypeInfo>,
+    /// `DescribeInstanceTypes (live)` or the shipped catalog with its date.
+    pub from: String,
+    /// Why the catalog stands in for a configured AWS account (one line), if it does.
+    pub fallback_reason: Option<String>,
 }
 
-/// Every current instance type the account offers (DescribeInstanceTypes).
-pub async fn instance_types(ec2: &aws_sdk_ec2::Client) -> Result<Vec<TypeInfo>> {
-    let mut out = Vec::new();
-    let mut pages = ec2.describe_instance_types().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow!("{}", aws_sdk_ec2::error::DisplayErrorContext(e)))
-            .context("DescribeInstanceTypes")?;
-        for t in page.instance_types() {
-            let (Some(name), Some(vcpus), Some(mib)) = (
-                t.instance_type().map(|n| n.as_str().to_string()),
-                t.v_cpu_info().and_then(|v| v.default_v_cpus()),
-                t.memory_info().and_then(|m| m.size_in_mib()),
-            ) else {
-                continue;
-            };
-            out.push(TypeInfo {
-                name,
-                vcpus: vcpus.max(0) as u32,
-                memory_bytes: (mib.max(0) as u64) << 20,
-                architectures: t
-                    .processor_info()
-                    .map(|p| {
-                        p.supported_architectures()
-                            .iter()
-                            .map(|a| a.as_str().to_string())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                current_generation: t.current_generation().unwrap_or(false),
-            });
-        }
+impl TypeSource {
+    /// The shipped catalog, standing in for the live API when `reason` says why.
+    pub fn catalog(reason: Option<String>) -> Result<Self> {
+        let (types, from) =
+            catalog().context("the shipped instance type catalog does not parse")?;
+        Ok(TypeSource {
+            types,
+            from,
+            fallback_reason: reason,
+        })
     }
-    Ok(out)
 }
 
 /// Visits every target; a range address where nothing answers on the SSH port is not a
@@ -98,13 +71,9 @@ pub async fn visit(targets: Vec<Target>, w: Window) -> Vec<HostReport> {
     hosts
 }
 
-/// Dependencies, tiers, sizing and waves over the visited hosts. `types` is `Err` when
-/// EC2 could not be asked; every host then says why it has no sizing.
-pub fn analyse(
-    mut hosts: Vec<HostReport>,
-    types: Result<Vec<TypeInfo>>,
-    w: Window,
-) -> Result<Discovery> {
+/// Dependencies, tiers, sizing and waves over the visited hosts. When the catalog
+/// stands in for a configured account, every sized host says so and why.
+pub fn analyse(mut hosts: Vec<HostReport>, types: TypeSource, w: Window) -> Result<Discovery> {
     let prices = price_list().context("the shipped price list does not parse")?;
     let e = edges(&hosts);
     let tiers: Vec<Option<&'static str>> =
@@ -122,22 +91,20 @@ pub fn analyse(
             ));
             continue;
         }
-        match &types {
-            Ok(types) => {
-                h.sizing = recommend(h, types, &prices);
-                if h.sizing.is_none() {
-                    h.findings.push(Finding::new(
-                        Severity::Warning,
-                        "sizing",
-                        "no current-generation type with a known price fits this host",
-                    ));
-                }
-            }
-            Err(err) => h.findings.push(Finding::new(
+        h.sizing = recommend(h, &types.types, &prices);
+        if h.sizing.is_none() {
+            h.findings.push(Finding::new(
+                Severity::Warning,
+                "sizing",
+                "no current-generation type with a known price fits this host",
+            ));
+        }
+        if let Some(why) = &types.fallback_reason {
+            h.findings.push(Finding::new(
                 Severity::Info,
                 "sizing",
-                format!("no sizing: {err:#}"),
-            )),
+                format!("sized from the shipped catalog: {why}"),
+            ));
         }
     }
     let tier_map: BTreeMap<String, String> = hosts
@@ -160,13 +127,6 @@ pub fn analyse(
         edges: e,
         waves,
         prices: format!("{} ({})", prices.source, prices.data_date),
+        instance_types: types.from,
     })
-}
-
-/// Asks EC2 for its instance types, within a time limit (discovery must not hang on a
-/// machine without AWS access).
-pub async fn types_or_reason(ec2: &aws_sdk_ec2::Client) -> Result<Vec<TypeInfo>> {
-    tokio::time::timeout(Duration::from_secs(30), instance_types(ec2))
-        .await
-        .map_err(|_| anyhow!("DescribeInstanceTypes did not answer within 30 s"))?
 }

@@ -1,7 +1,8 @@
 //! Right-sizing: the cheapest current-generation EC2 type that fits the host's p95 CPU
 //! and peak memory with headroom, from DescribeInstanceTypes (what the account offers)
-//! and the price list shipped in `appliance/data/ec2-on-demand-prices.json` (dated,
-//! its source named in the file).
+//! when AWS is configured, else from the catalog shipped in
+//! `appliance/data/ec2-instance-types.json`, priced from
+//! `appliance/data/ec2-on-demand-prices.json` (both dated, their sources named).
 
 use std::collections::BTreeMap;
 
@@ -26,14 +27,43 @@ pub fn price_list() -> Result<PriceList, serde_json::Error> {
 }
 
 /// An instance type as DescribeInstanceTypes describes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TypeInfo {
-    pub name: String,
-    pub vcpus: u32,
-    pub memory_bytes: u64,
-    /// `x86_64`, `arm64`, ...
-    pub architectures: Vec<String>,
-    pub current_generation: bool,
+pub use ferry_core::instance_types::InstanceType as TypeInfo;
+
+#[derive(Debug, Clone, Deserialize)]
+struct CatalogEntry {
+    name: String,
+    vcpus: u32,
+    memory_mib: u64,
+    architectures: Vec<String>,
+    current_generation: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CatalogFile {
+    source: String,
+    data_date: String,
+    types: Vec<CatalogEntry>,
+}
+
+/// The instance types shipped with the appliance, for sizing before (or without) an
+/// AWS account; and where they come from.
+pub fn catalog() -> Result<(Vec<TypeInfo>, String), serde_json::Error> {
+    let f: CatalogFile = serde_json::from_str(include_str!("../../data/ec2-instance-types.json"))?;
+    let types = f
+        .types
+        .into_iter()
+        .map(|e| TypeInfo {
+            name: e.name,
+            vcpus: e.vcpus,
+            memory_bytes: e.memory_mib << 20,
+            architectures: e.architectures,
+            current_generation: e.current_generation,
+        })
+        .collect();
+    Ok((
+        types,
+        format!("shipped catalog: {} ({})", f.source, f.data_date),
+    ))
 }
 
 /// EC2's architecture name for `uname -m`.
@@ -152,5 +182,24 @@ mod tests {
         // Without samples, the allocated 8 CPUs and 32 GiB are what it must fit.
         h.performance = None;
         assert_eq!(recommend(&h, &types, &prices), None);
+    }
+
+    #[test]
+    fn the_shipped_catalog_prices_every_type_it_lists() {
+        let prices = price_list().unwrap();
+        let (types, source) = catalog().unwrap();
+        assert!(types.len() >= 50, "{}", types.len());
+        assert!(source.contains("2025-06-01"));
+        for t in &types {
+            assert!(
+                prices.hourly.contains_key(&t.name),
+                "{} has no price",
+                t.name
+            );
+            assert!(t.vcpus >= 2 && t.memory_bytes >= 512 << 20, "{t:?}");
+        }
+        let t4g = types.iter().find(|t| t.name == "t4g.large").unwrap();
+        assert_eq!((t4g.vcpus, t4g.memory_bytes), (2, 8 << 30));
+        assert_eq!(t4g.architectures, vec!["arm64".to_string()]);
     }
 }

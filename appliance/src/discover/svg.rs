@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::deps::Node;
-use super::run::Discovery;
+use super::discovery::Discovery;
 
 const COLUMNS: &[&str] = &["lb", "web", "app", "db", "other", "outside"];
 const COL_W: f64 = 230.0;

@@ -1,45 +1,15 @@
 //! Which hosts a discovery visits: `[[host]]` entries (by name or group) and the
 //! `[discovery]` addresses and ranges.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::settings::{HostConfig, Settings};
+use crate::addresses::expand;
+use crate::host::Host;
+use crate::settings::{default_known_hosts, DiscoverySettings};
 use crate::ssh::{SshAddr, SshTarget};
-
-/// The largest range expanded (a /22).
-const MAX_RANGE: u32 = 1024;
-
-/// `10.0.0.0/30` -> its host addresses; `10.0.0.5` or `10.0.0.5:2222` -> itself.
-/// Ports default to 22.
-pub fn expand(spec: &str) -> Result<Vec<SocketAddr>> {
-    let (addr, port) = match spec.rsplit_once(':') {
-        Some((a, p)) if !a.contains(':') => (a, p.parse::<u16>().context("bad port")?),
-        _ => (spec, 22),
-    };
-    let Some((net, bits)) = addr.split_once('/') else {
-        let ip: IpAddr = addr.parse().context("not an IP address")?;
-        return Ok(vec![SocketAddr::new(ip, port)]);
-    };
-    let net: Ipv4Addr = net.parse().context("ranges are IPv4 CIDR")?;
-    let bits: u32 = bits.parse().context("bad prefix length")?;
-    if !(16..=32).contains(&bits) {
-        bail!("prefix /{bits}: use /16 to /32");
-    }
-    let size = 1u32 << (32 - bits);
-    if size > MAX_RANGE {
-        bail!("/{bits} holds {size} addresses; at most {MAX_RANGE} at a time");
-    }
-    let base = u32::from(net) & !(size - 1);
-    // Leave out the network and broadcast addresses of ranges that have them.
-    let (first, last) = if size >= 4 { (1, size - 1) } else { (0, size) };
-    Ok((first..last)
-        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(base + i)), port))
-        .collect())
-}
 
 /// One host to discover.
 #[derive(Debug, Clone)]
@@ -53,37 +23,41 @@ pub struct Target {
 fn known_hosts(p: &Option<PathBuf>) -> Result<PathBuf> {
     match p {
         Some(p) => Ok(p.clone()),
-        None => std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
-            .context("no known_hosts file set and no HOME"),
+        None => default_known_hosts(),
     }
 }
 
 /// The hosts named (config names), the hosts of `group`, or, with neither, every
 /// `[[host]]` with SSH and every `[discovery]` address.
 pub fn targets(
-    s: &Settings,
+    hosts: &[Host],
+    discovery: &DiscoverySettings,
     names: &[String],
     group: Option<&str>,
     accept_new: bool,
 ) -> Result<Vec<Target>> {
-    let from_host = |h: &HostConfig| -> Result<Option<Target>> {
-        Ok(h.ssh_target(accept_new)?.map(|ssh| Target {
+    let from_host = |h: &Host| -> Result<Option<Target>> {
+        Ok(h.ssh_target(accept_new).map(|ssh| Target {
             name: h.name.clone(),
             ssh,
             from_range: false,
         }))
     };
+    let host = |n: &str| {
+        hosts
+            .iter()
+            .find(|h| h.name == n)
+            .with_context(|| format!("no host {n:?} in the config"))
+    };
     let mut out = Vec::new();
     if !names.is_empty() || group.is_some() {
         for n in names {
-            match from_host(s.host(n)?)? {
+            match from_host(host(n)?)? {
                 Some(t) => out.push(t),
                 None => bail!("host {n} has no `ssh` address to discover it at"),
             }
         }
-        for h in s
-            .hosts
+        for h in hosts
             .iter()
             .filter(|h| group.is_some() && h.group.as_deref() == group)
         {
@@ -94,10 +68,10 @@ pub fn targets(
         }
         return Ok(out);
     }
-    for h in &s.hosts {
+    for h in hosts {
         out.extend(from_host(h)?);
     }
-    let d = &s.discovery;
+    let d = discovery;
     for spec in &d.addresses {
         let addrs = expand(spec)?;
         let ranged = addrs.len() > 1;
@@ -141,30 +115,4 @@ pub async fn answers(t: &Target) -> bool {
         tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
         Ok(Ok(_))
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_and_single_addresses() {
-        let r = expand("10.0.0.0/30").unwrap();
-        assert_eq!(
-            r,
-            vec![
-                "10.0.0.1:22".parse::<SocketAddr>().unwrap(),
-                "10.0.0.2:22".parse().unwrap()
-            ]
-        );
-        assert_eq!(
-            expand("10.0.1.5:2222").unwrap(),
-            vec!["10.0.1.5:2222".parse().unwrap()]
-        );
-        assert_eq!(expand("10.0.0.7/32").unwrap().len(), 1);
-        assert_eq!(expand("10.0.0.0/24").unwrap().len(), 254);
-        assert!(expand("10.0.0.0/8").is_err());
-        assert!(expand("db.example").is_err());
-        assert!(expand("10.0.0.1:99999").is_err());
-    }
 }

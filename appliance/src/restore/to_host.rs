@@ -19,8 +19,8 @@ use ferry_core::ChunkId;
 use serde::Serialize;
 
 use super::{fetch, placements};
+use crate::host::Host;
 use crate::progress::Progress;
-use crate::settings::HostConfig;
 use crate::ssh::{quote, SshSession};
 use ferry_store::repo::Repository;
 
@@ -46,7 +46,7 @@ pub struct ToHostOptions {
     pub accept_new_host_key: bool,
 }
 
-fn sudo(h: &HostConfig, script: &str) -> String {
+fn sudo(h: &Host, script: &str) -> String {
     if h.sudo {
         format!("sudo -n sh -c {}", quote(script))
     } else {
@@ -58,13 +58,13 @@ pub async fn restore_to_host(
     repo: &Repository,
     m: &Manifest,
     base: Option<&Manifest>,
-    target: &HostConfig,
+    target: &Host,
     opts: &ToHostOptions,
     progress: &Progress,
 ) -> Result<HostRestoreReport> {
     let started = Instant::now();
     let ssh = target
-        .ssh_target(opts.accept_new_host_key)?
+        .ssh_target(opts.accept_new_host_key)
         .with_context(|| format!("host {} has no `ssh` address to restore to", target.name))?;
     let session = SshSession::connect(&ssh).await?;
     let result = run(repo, m, base, target, &session, progress, started).await;
@@ -76,7 +76,7 @@ async fn run(
     repo: &Repository,
     m: &Manifest,
     base: Option<&Manifest>,
-    target: &HostConfig,
+    target: &Host,
     session: &SshSession,
     progress: &Progress,
     started: Instant,
@@ -213,7 +213,7 @@ fn differing_chunks(
 /// pipe, so `dd` sees exactly the payload.
 async fn send_ranges(
     session: &SshSession,
-    target: &HostConfig,
+    target: &Host,
     stage: &std::fs::File,
     ranges: &[Range],
     sent: &AtomicU64,

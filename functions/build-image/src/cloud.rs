@@ -3,14 +3,14 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ec2::types::Filter;
-use ferry_core::records::{host_pk, point_sk};
+use ferry_core::keys;
 use ferry_fn::{sdk_error, StepError};
 
-pub const POINT_TAG: &str = "ferry:point";
-pub const HOST_TAG: &str = "ferry:host";
+pub use ferry_core::tags::HOST as HOST_TAG;
 /// On a snapshot: the point whose snapshot it names as parent, or [`NO_PARENT`]. A
 /// later try that finds the snapshot unfinished writes the same blocks again.
-pub const PARENT_TAG: &str = "ferry:parent-point";
+pub use ferry_core::tags::PARENT_POINT as PARENT_TAG;
+pub use ferry_core::tags::POINT as POINT_TAG;
 pub const NO_PARENT: &str = "none";
 /// Block indexes per Map item unless `FERRY_IMAGE_RANGE_BLOCKS` says otherwise: 2 GiB of
 /// image, a few minutes of writing at most, far inside one 15-minute invocation.
@@ -28,9 +28,9 @@ pub struct Cloud {
 impl Cloud {
     pub fn new(cfg: &aws_config::SdkConfig, table: Option<String>, range_blocks: u64) -> Self {
         Cloud {
-            ebs: aws_sdk_ebs::Client::new(cfg),
-            ec2: aws_sdk_ec2::Client::new(cfg),
-            ddb: aws_sdk_dynamodb::Client::new(cfg),
+            ebs: ferry_aws::clients::ebs(cfg),
+            ec2: ferry_aws::clients::ec2(cfg),
+            ddb: ferry_aws::clients::dynamodb(cfg),
             table,
             range_blocks,
         }
@@ -112,8 +112,8 @@ pub async fn delete_unfinished(c: &Cloud, sid: &str) -> Result<bool, StepError> 
     let snap = match out {
         Ok(o) => o.snapshots().first().cloned(),
         Err(e) => {
-            let f = ferry_store::aws::sdk_failure(&e);
-            if f.code.as_deref().is_some_and(|c| c.contains("NotFound")) {
+            let f = ferry_aws::sdk_failure(&e);
+            if f.is_not_found() {
                 return Ok(false);
             }
             return Err(sdk_error("DescribeSnapshots", sid, e));
@@ -147,12 +147,13 @@ pub async fn record_image(
         return Ok(());
     };
     let what = format!("point {point} of host {host} in table {table}");
+    let key = keys::point(host, point);
     let r = c
         .ddb
         .update_item()
         .table_name(table)
-        .key("pk", AttributeValue::S(host_pk(host)))
-        .key("sk", AttributeValue::S(point_sk(point)))
+        .key("pk", AttributeValue::S(key.pk))
+        .key("sk", AttributeValue::S(key.sk))
         .condition_expression("attribute_exists(pk)")
         .update_expression("SET #state = :s, snapshot_id = :snap, image_id = :ami")
         .expression_attribute_names("#state", "state")
@@ -163,10 +164,7 @@ pub async fn record_image(
         .await;
     match r {
         Ok(_) => Ok(()),
-        Err(e)
-            if ferry_store::aws::sdk_failure(&e).code.as_deref()
-                == Some("ConditionalCheckFailedException") =>
-        {
+        Err(e) if ferry_aws::sdk_failure(&e).is("ConditionalCheckFailedException") => {
             tracing::warn!(host, point, "no record of this point; image not recorded");
             Ok(())
         }

@@ -5,8 +5,8 @@ use ferry_store::Repository;
 use serde_json::Value;
 
 use crate::cloud::Cloud;
-use crate::request::BuildImageRequest;
 use crate::steps;
+use ferry_core::steps::build_image::BuildImageRequest;
 
 fn json(v: impl serde::Serialize) -> Result<Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::NonRetryable(format!("encoding the reply: {e}")))

@@ -2,7 +2,7 @@
 //! and an AMI, ahead of any failover or migration, so that recovery time is boot time.
 //!
 //! # Layout
-//! - [`request`]: what each step takes and returns, and how blocks are cut into ranges.
+//! - What each step takes and returns is `ferry_core::steps::build_image`.
 //! - [`steps`]: plan, write (one range), finish, abandon; each looks before it creates.
 //! - [`blocks`]: EBS blocks assembled from the store and written with their checksums.
 //! - [`cloud`]: the clients and the look-ups by tag and name.
@@ -11,5 +11,4 @@
 pub mod blocks;
 pub mod cloud;
 pub mod handler;
-pub mod request;
 pub mod steps;

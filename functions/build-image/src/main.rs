@@ -2,9 +2,9 @@
 //! table named by `FERRY_TABLE`, the clients (endpoint from `AWS_ENDPOINT_URL`), and the
 //! Lambda runtime loop.
 
+use ferry_core::steps::build_image::BuildImageRequest;
 use ferry_fn_build_image::cloud::{Cloud, DEFAULT_RANGE_BLOCKS};
 use ferry_fn_build_image::handler;
-use ferry_fn_build_image::request::BuildImageRequest;
 use ferry_store::{Backend, Repository};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
@@ -21,8 +21,8 @@ async fn main() -> Result<(), Error> {
             .ok_or_else(|| format!("FERRY_IMAGE_RANGE_BLOCKS={v} is not a positive number"))?,
         Err(_) => DEFAULT_RANGE_BLOCKS,
     };
-    let settings = ferry_store::aws::AwsSettings::default();
-    let cfg = ferry_store::aws::sdk_config(&settings).await;
+    let settings = ferry_aws::AwsSettings::default();
+    let cfg = ferry_aws::clients::sdk_config(&settings).await;
     let cloud = Cloud::new(&cfg, table, range_blocks);
     let repo = Repository::open(Backend::open(&store, &settings).await?).await?;
     run(service_fn(|e: LambdaEvent<BuildImageRequest>| {

@@ -19,7 +19,7 @@ use crate::cloud::{
     delete_unfinished, find_image, find_snapshot, image_name, record_image, Cloud, HOST_TAG,
     NO_PARENT, PARENT_TAG, POINT_TAG,
 };
-use crate::request::{
+use ferry_core::steps::build_image::{
     split_ranges, AbandonRequest, Abandoned, BuildImageResult, FinishRequest, Plan, PlanRequest,
     RangeItem, WriteRange, Written,
 };

@@ -3,10 +3,13 @@
 //! - [`StepError`]: how a step fails, as Step Functions sees it: the error name is
 //!   `Retryable` or `NonRetryable` (see `ferry_core::steps::errors`), never a Rust type
 //!   path, so the definitions' `Retry` and `Catch` can match it.
-//! - [`sdk_error`]: classifies an AWS SDK error and names the call that failed.
+//! - [`sdk_error`]: classifies an AWS SDK error (read by `ferry_aws`) and names the
+//!   call that failed.
 //! - [`init_tracing`]: JSON-free, level from `RUST_LOG`, for CloudWatch Logs.
 
-use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use ferry_aws::CallError;
 use ferry_core::steps::errors;
 use lambda_runtime::Diagnostic;
 
@@ -37,17 +40,21 @@ impl From<StepError> for Diagnostic {
 }
 
 /// An SDK error as a step error: `op` names the call, `what` the object it was about.
-pub fn sdk_error<E, R>(op: &str, what: &str, err: SdkError<E, R>) -> StepError
+pub fn sdk_error<E, R>(op: &'static str, what: &str, err: SdkError<E, R>) -> StepError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let f = ferry_store::aws::sdk_failure(&err);
-    let text = format!("{op} {what}: {}", f.message);
-    if f.retryable {
-        StepError::Retryable(text)
-    } else {
-        StepError::NonRetryable(text)
+    StepError::from(CallError::new(op, what, &err))
+}
+
+impl From<CallError> for StepError {
+    fn from(e: CallError) -> Self {
+        if e.failure.retryable {
+            StepError::Retryable(e.to_string())
+        } else {
+            StepError::NonRetryable(e.to_string())
+        }
     }
 }
 

@@ -6,9 +6,9 @@ use aws_sdk_ec2::Client;
 use ferry_core::steps::{InstanceRequest, InstanceState, LaunchSpec};
 use ferry_fn::{sdk_error, StepError};
 
+pub use ferry_core::tags::HOST as HOST_TAG;
 /// Tag that ties an instance to the run that launched it.
-pub const RUN_TAG: &str = "ferry:run-id";
-pub const HOST_TAG: &str = "ferry:host";
+pub use ferry_core::tags::RUN_ID as RUN_TAG;
 
 pub async fn handle(ec2: &Client, req: InstanceRequest) -> Result<InstanceState, StepError> {
     match req {
@@ -148,12 +148,12 @@ async fn terminate(ec2: &Client, id: &str) -> Result<InstanceState, StepError> {
             Ok(just_state(id, state))
         }
         Err(e) => {
-            let err = sdk_error("TerminateInstances", id, e);
+            let err = ferry_aws::CallError::new("TerminateInstances", id, &e);
             // Already gone: clean-up is done.
-            if err.to_string().contains("InvalidInstanceID.NotFound") {
+            if err.failure.is("InvalidInstanceID.NotFound") {
                 return Ok(just_state(id, "terminated".into()));
             }
-            Err(err)
+            Err(err.into())
         }
     }
 }

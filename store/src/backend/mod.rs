@@ -26,8 +26,8 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// Opens the location named by `url`. S3 clients come from [`crate::aws`].
-    pub async fn open(url: &str, aws: &crate::aws::AwsSettings) -> Result<Self, BackendError> {
+    /// Opens the location named by `url`. S3 clients come from `ferry_aws::clients`.
+    pub async fn open(url: &str, aws: &ferry_aws::AwsSettings) -> Result<Self, BackendError> {
         if let Some(path) = url.strip_prefix("file://") {
             return Ok(Backend::File(FileBackend::new(path)?));
         }
@@ -38,7 +38,7 @@ impl Backend {
                     url: url.to_string(),
                 });
             }
-            let client = crate::aws::s3_client(aws).await;
+            let client = ferry_aws::clients::s3(&ferry_aws::clients::sdk_config(aws).await);
             return Ok(Backend::S3(S3Backend::new(client, bucket, prefix)));
         }
         Err(BackendError::BadUrl {

@@ -18,7 +18,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let f = crate::aws::sdk_failure(&err);
+    let f = ferry_aws::sdk_failure(&err);
     if matches!(f.code.as_deref(), Some("NoSuchKey" | "NotFound")) {
         return BackendError::NotFound {
             key: key.to_string(),

@@ -85,7 +85,7 @@ async fn coldsnap_upload(env: &[(String, String)], image: &Path) -> Result<Build
     if !sid.starts_with("snap-") {
         bail!("coldsnap printed no snapshot id: {sid}");
     }
-    let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+    let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
     let blocks = snapshot_block_count(&aws_sdk_ebs::Client::new(&cfg), &sid).await?;
     Ok(Build { wall_s, blocks })
 }
@@ -125,7 +125,7 @@ fn round(args: &Args, base: &Path, changed: &Path, rt: &tokio::runtime::Runtime)
     ferry.json(&["store", "init"])?;
     ferry.json(&["capture", "bench"])?;
     let (ferry_full, ferry_child) = rt.block_on(async {
-        let cfg = ferry_store::aws::sdk_config(&Default::default()).await;
+        let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
         let cloud = Cloud::new(&cfg, Some(TABLE.into()), DEFAULT_RANGE_BLOCKS);
         let repo = Repository::open(Backend::open(CLOUD_STORE, &Default::default()).await?).await?;
         let full = ferry_build(&cloud, &repo, "bench").await?;

@@ -1,22 +1,26 @@
-//! `ferry image`, `ferry migrate`, `ferry runs`: which execution each starts, with what
-//! input, and what it reports.
+//! Image builds, migrations and the list of runs: which execution each starts, with
+//! what (typed) input, and what it reports.
 
 use anyhow::{Context, Result};
-use ferry_store::aws::AwsSettings;
+use ferry_aws::sfn::{execution_arn, Described, ExecutionInfo, Sfn};
+use ferry_aws::AwsSettings;
+use ferry_core::steps::build_image::BuildImageInput;
+use ferry_core::steps::migrate::{MigrateInput, Target};
 use ferry_store::Repository;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+
+use std::io::Write;
+use std::process::ExitCode;
 
 use super::execution_name;
 use super::follow::{follow, Finished, StateTiming};
-use super::sfn::{execution_arn, ExecutionInfo, Sfn};
+use crate::report::Report;
 
-pub const DEFAULT_MIGRATE: &str = "ferry-migrate";
-pub const DEFAULT_BUILD_IMAGE: &str = "ferry-build-image";
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
 
-pub struct Cloud {
-    sfn: Sfn,
+pub struct Cloud<'a> {
+    sfn: &'a Sfn,
     migrate: String,
     build_image: String,
 }
@@ -50,13 +54,46 @@ impl RunReport {
     }
 }
 
-/// The migration target, from the command line.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub instance_type: String,
-    pub subnet_id: String,
-    pub private_ip: Option<String>,
-    pub security_group_ids: Vec<String>,
+/// An image build or a migration; fails the command unless it succeeded (or, not
+/// waited for, is running).
+impl Report for RunReport {
+    fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        let took = self
+            .duration_s
+            .map(|d| format!(" in {d:.1}s"))
+            .unwrap_or_default();
+        writeln!(out, "{} {}: {}{took}", self.name, self.host, self.status)?;
+        match &self.summary {
+            Some(s) => writeln!(out, "  {s}")?,
+            None => {
+                let chain: Vec<String> = [
+                    Some(format!("point {}", self.point)),
+                    self.snapshot_id.as_ref().map(|s| format!("snapshot {s}")),
+                    self.image_id.as_ref().map(|s| format!("image {s}")),
+                    self.instance_id.as_ref().map(|s| format!("instance {s}")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                writeln!(out, "  {}", chain.join(" -> "))?;
+            }
+        }
+        if let (Some(e), c) = (&self.error, &self.cause) {
+            writeln!(out, "  failed: {e}: {}", c.as_deref().unwrap_or(""))?;
+        }
+        writeln!(
+            out,
+            "  history: aws stepfunctions get-execution-history --execution-arn {}",
+            self.execution_arn
+        )
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        match self.succeeded() {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        }
+    }
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -98,20 +135,12 @@ fn utc_now() -> String {
         .unwrap_or_else(|_| now.unix_timestamp().to_string())
 }
 
-impl Cloud {
-    pub async fn new(aws: &AwsSettings) -> Self {
+impl<'a> Cloud<'a> {
+    pub fn new(sfn: &'a Sfn, aws: &AwsSettings) -> Self {
         Cloud {
-            sfn: Sfn {
-                client: ferry_store::aws::sfn_client(aws).await,
-            },
-            migrate: aws
-                .migrate_state_machine
-                .clone()
-                .unwrap_or_else(|| DEFAULT_MIGRATE.into()),
-            build_image: aws
-                .build_image_state_machine
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BUILD_IMAGE.into()),
+            sfn,
+            migrate: aws.migrate_state_machine().to_string(),
+            build_image: aws.build_image_state_machine().to_string(),
         }
     }
 
@@ -124,7 +153,10 @@ impl Cloud {
     /// after a failed one (names stay taken), a new build gets a time suffix.
     pub async fn start_image(&self, host: &str, point: &str) -> Result<String> {
         let sm = self.sfn.state_machine(&self.build_image).await?;
-        let input = json!({"host": host, "point": point});
+        let input = BuildImageInput {
+            host: host.to_string(),
+            point: Some(point.to_string()),
+        };
         let name = Self::image_execution_name(host, point);
         let (arn, existed) = self.sfn.start(&sm, &name, &input).await?;
         if !existed
@@ -158,7 +190,7 @@ impl Cloud {
                 &point,
                 Finished {
                     info,
-                    described: super::sfn::Described {
+                    described: Described {
                         running: true,
                         output: Value::Null,
                         error: None,
@@ -169,7 +201,7 @@ impl Cloud {
                 },
             ));
         }
-        let f = follow(&self.sfn, &arn, show).await?;
+        let f = follow(self.sfn, &arn, show).await?;
         Ok(report(host, &point, f))
     }
 
@@ -194,27 +226,22 @@ impl Cloud {
                 if show {
                     eprintln!("waiting for the image build of point {point} to finish");
                 }
-                follow(&self.sfn, &build, show).await?;
+                follow(self.sfn, &build, show).await?;
             }
         }
         let sm = self.sfn.state_machine(&self.migrate).await?;
         let name = execution_name(&["migrate", host, &utc_now()]);
-        let input = json!({
-            "run_id": name,
-            "host": host,
-            "point": point,
-            "target": {
-                "instance_type": target.instance_type,
-                "subnet_id": target.subnet_id,
-                "private_ip": target.private_ip,
-                "security_group_ids": target.security_group_ids,
-            }
-        });
+        let input = MigrateInput {
+            run_id: name.clone(),
+            host: host.to_string(),
+            point: point.clone(),
+            target: target.clone(),
+        };
         let (arn, _) = self.sfn.start(&sm, &name, &input).await?;
         if show {
             eprintln!("migrate {host}: execution {name}");
         }
-        let f = follow(&self.sfn, &arn, show)
+        let f = follow(self.sfn, &arn, show)
             .await
             .with_context(|| format!("following execution {name}"))?;
         Ok(report(host, &point, f))

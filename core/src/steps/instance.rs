@@ -1,16 +1,7 @@
-//! Typed inputs and outputs of the state-machine steps, shared by the functions that
-//! implement them and the appliance that starts executions. JSON field names are the
-//! ones the Step Functions definitions use in their paths.
+//! The launch function's steps (`functions/launch`): launch, describe, terminate the
+//! instance of a run.
 
 use serde::{Deserialize, Serialize};
-
-/// Error names a step fails with, as the definitions match them in `Retry` and `Catch`.
-pub mod errors {
-    /// Worth retrying: throttling, timeouts, a service having a bad moment.
-    pub const RETRYABLE: &str = "Retryable";
-    /// Retrying cannot help: bad input, a missing resource, a refused request.
-    pub const NON_RETRYABLE: &str = "NonRetryable";
-}
 
 /// What the instance step is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
 //! What the build-image steps take and return. The state machine
 //! (`statemachines/build-image.asl.json`) calls `plan`, then one `write` per range in a
-//! Map state, then `finish`; on failure `abandon` removes the unfinished snapshot.
+//! Map state, then `finish`; on failure `abandon` removes the unfinished snapshot. Its
+//! own input is [`BuildImageInput`] (what `ferry image` and `capture --image` start it
+//! with).
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum BuildImageRequest {
     Plan(PlanRequest),
@@ -13,7 +15,9 @@ pub enum BuildImageRequest {
     Abandon(AbandonRequest),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The `plan` step's request; also the build-image state machine's input, which the
+/// definition hands to `plan` as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlanRequest {
     pub host: String,
@@ -21,6 +25,9 @@ pub struct PlanRequest {
     #[serde(default)]
     pub point: Option<String>,
 }
+
+/// The build-image state machine's input.
+pub type BuildImageInput = PlanRequest;
 
 /// Blocks `first..end` of the point's image into `snapshot_id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +83,7 @@ pub struct Written {
     pub blocks_written: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRequest {
     pub host: String,
@@ -89,13 +96,13 @@ pub struct FinishRequest {
     pub writes: Vec<Written>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AbandonRequest {
     pub snapshot_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildImageResult {
     pub host: String,
     pub point: String,
@@ -105,7 +112,7 @@ pub struct BuildImageResult {
     pub blocks_written: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Abandoned {
     /// The unfinished snapshot that was deleted, if any.
     pub deleted: Option<String>,

@@ -1,0 +1,68 @@
+//! `ferry points HOST`: a host's recovery points, oldest first.
+
+use std::io::Write;
+
+use anyhow::{bail, Result};
+use ferry_core::manifest::PointMeta;
+use serde::Serialize;
+
+use crate::ctx::Ctx;
+use crate::report::{mib, Report};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    pub host: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct Points {
+    #[serde(skip)]
+    pub host: String,
+    pub points: Vec<PointMeta>,
+}
+
+pub async fn run(args: Args, ctx: &Ctx) -> Result<Points> {
+    let repo = ctx.repo().await?;
+    let host = args.host;
+    let ids = repo.list_points(&host).await?;
+    if ids.is_empty() && !ctx.settings.hosts.iter().any(|h| h.name == host) {
+        bail!("no host {host:?} in the config and no points for it in the store");
+    }
+    let mut points = Vec::new();
+    for id in ids {
+        points.push(repo.read_point(&host, &id).await?.meta);
+    }
+    Ok(Points { host, points })
+}
+
+impl Report for Points {
+    fn human(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        if self.points.is_empty() {
+            return writeln!(out, "host {} has no points", self.host);
+        }
+        writeln!(
+            out,
+            "{:<26} {:<22} {:>12} {:>12} CONSISTENCY",
+            "POINT", "CREATED", "SIZE", "NEW"
+        )?;
+        for p in &self.points {
+            let created = p
+                .created
+                .format(time::macros::format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]Z"
+                ))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:<26} {:<22} {:>12} {:>12} {}",
+                p.point,
+                created,
+                mib(p.image_size),
+                mib(p.stats.bytes_new),
+                p.consistency
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! A protected host as capture, restore and the records see it: its name, how to reach
+//! it, its disk and how to read that disk consistently. Built from a `[[host]]` entry of
+//! `ferry.toml` (see [`crate::settings`]), with its paths resolved and its SSH address
+//! parsed, so that nothing past loading deals with the file's schema.
+
+use crate::ssh::{quote, SshAddr, SshTarget};
+
+/// How a disk is read consistently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SnapshotMethod {
+    /// Read the live device (crash-consistent).
+    #[default]
+    None,
+    /// Take an LVM snapshot of the logical volume, read it, remove it.
+    Lvm,
+}
+
+impl SnapshotMethod {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SnapshotMethod::None => "none",
+            SnapshotMethod::Lvm => "lvm",
+        }
+    }
+}
+
+/// Where the host is.
+#[derive(Debug, Clone)]
+pub enum Access {
+    /// The disk is a device or file on the appliance itself.
+    Local,
+    /// Over SSH, with its key pinned in a known_hosts file.
+    Ssh {
+        addr: SshAddr,
+        identity: std::path::PathBuf,
+        known_hosts: std::path::PathBuf,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub access: Access,
+    /// Device or image path on the host.
+    pub disk: String,
+    pub snapshot: SnapshotMethod,
+    /// LVM snapshot size, as `lvcreate --size` takes it.
+    pub snapshot_size: String,
+    /// Run the disk commands with `sudo -n`.
+    pub sudo: bool,
+    pub tier: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Host {
+    /// The SSH target, or `None` for a disk on the appliance itself.
+    pub fn ssh_target(&self, accept_new_host_key: bool) -> Option<SshTarget> {
+        match &self.access {
+            Access::Local => None,
+            Access::Ssh {
+                addr,
+                identity,
+                known_hosts,
+            } => Some(SshTarget {
+                name: self.name.clone(),
+                addr: addr.clone(),
+                identity: identity.clone(),
+                known_hosts: known_hosts.clone(),
+                accept_new_host_key,
+            }),
+        }
+    }
+
+    /// `user@addr:port`, as recorded; `None` for a local disk.
+    pub fn ssh_label(&self) -> Option<String> {
+        match &self.access {
+            Access::Local => None,
+            Access::Ssh { addr, .. } => Some(format!("{}@{}:{}", addr.user, addr.host, addr.port)),
+        }
+    }
+
+    /// The host's SSH address when it is an IPv4 literal (what `--private-ip source`
+    /// keeps on the migrated instance).
+    pub fn ipv4_address(&self) -> Option<String> {
+        match &self.access {
+            Access::Ssh { addr, .. } => addr
+                .host
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .map(|ip| ip.to_string()),
+            Access::Local => None,
+        }
+    }
+
+    /// `cmd` as the host runs it: through `sudo -n sh -c` when the host says so.
+    pub fn privileged(&self, cmd: &str) -> String {
+        if self.sudo {
+            format!("sudo -n sh -c {}", quote(cmd))
+        } else {
+            cmd.to_string()
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! `ferry-aws`: everything that speaks to AWS, kept apart from the store, the format and
+//! the logic that uses it.
+//!
+//! # Layout
+//! - [`settings`]: the appliance's `[aws]` settings.
+//! - [`clients`]: the one place SDK clients are built, one function per service, each
+//!   behind a feature of the same name; endpoints come from `AWS_ENDPOINT_URL`.
+//! - [`error`]: one reading of an SDK error (code, message, retryable) for every
+//!   service, and [`CallError`], the error of one failed call naming its target.
+//! - [`sfn`]: Step Functions as the appliance uses it: state machines, executions and
+//!   their histories as plain data.
+//! - [`ec2`]: the instance types EC2 offers, as plain data.
+//! - [`dynamodb`]: records written as items, by key.
+//!
+//! No SDK type leaves the domain-shaped modules: callers get the types defined here.
+
+pub mod clients;
+pub mod error;
+pub mod settings;
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(feature = "ec2")]
+pub mod ec2;
+#[cfg(feature = "sfn")]
+pub mod sfn;
+
+pub use error::{sdk_failure, CallError, SdkFailure};
+pub use settings::AwsSettings;

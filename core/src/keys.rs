@@ -1,0 +1,102 @@
+//! Every key family of the one DynamoDB table, spelled once. `docs/contract.md` lists
+//! them with the step contract; the state machines that write items themselves
+//! (`RecordCutover`) use the same spelling, and a test reads the definitions to check.
+//!
+//! Single-table design: everything about a host shares its partition key, so one Query
+//! returns the host, its points in time order, its runs and its discovery.
+
+/// A table key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ItemKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// Partition key prefix of everything about one host.
+pub const HOST_PREFIX: &str = "HOST#";
+/// Sort key of the host item itself.
+pub const HOST_SK: &str = "HOST";
+/// Sort key prefix of a recovery point.
+pub const POINT_PREFIX: &str = "POINT#";
+/// Sort key prefix of a run (a migration; later failover, failback, drill, burst).
+pub const RUN_PREFIX: &str = "RUN#";
+/// Sort key of a host's latest discovery, and partition key of the whole map.
+pub const DISCOVERY: &str = "DISCOVERY";
+/// Sort key of the latest discovery map.
+pub const LATEST: &str = "LATEST";
+
+pub fn host_pk(host: &str) -> String {
+    format!("{HOST_PREFIX}{host}")
+}
+
+pub fn point_sk(point: &str) -> String {
+    format!("{POINT_PREFIX}{point}")
+}
+
+pub fn run_sk(run_id: &str) -> String {
+    format!("{RUN_PREFIX}{run_id}")
+}
+
+/// The host item: `HOST#<name>` / `HOST`.
+pub fn host(name: &str) -> ItemKey {
+    ItemKey {
+        pk: host_pk(name),
+        sk: HOST_SK.into(),
+    }
+}
+
+/// A recovery point: `HOST#<name>` / `POINT#<point id>` (point ids sort by time).
+pub fn point(host: &str, point: &str) -> ItemKey {
+    ItemKey {
+        pk: host_pk(host),
+        sk: point_sk(point),
+    }
+}
+
+/// A run of a host: `HOST#<name>` / `RUN#<run id>` (written by the state machines).
+pub fn run(host: &str, run_id: &str) -> ItemKey {
+    ItemKey {
+        pk: host_pk(host),
+        sk: run_sk(run_id),
+    }
+}
+
+/// A host's latest discovery: `HOST#<name>` / `DISCOVERY`.
+pub fn host_discovery(host: &str) -> ItemKey {
+    ItemKey {
+        pk: host_pk(host),
+        sk: DISCOVERY.into(),
+    }
+}
+
+/// The latest discovery's map and waves: `DISCOVERY` / `LATEST`.
+pub fn discovery_map() -> ItemKey {
+    ItemKey {
+        pk: DISCOVERY.into(),
+        sk: LATEST.into(),
+    }
+}
+
+/// Values of the `kind` attribute every item carries.
+pub mod kinds {
+    pub const HOST: &str = "host";
+    pub const POINT: &str = "point";
+    pub const RUN: &str = "run";
+    pub const DISCOVERY: &str = "discovery";
+    pub const DISCOVERY_MAP: &str = "discovery-map";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_points_by_time_and_group_by_host() {
+        assert_eq!(host("db1").pk, "HOST#db1");
+        assert_eq!(host("db1").sk, "HOST");
+        assert!(point_sk("20261124T090000Z-1") < point_sk("20261124T100000Z-0"));
+        assert_eq!(run("web1", "migrate-web1-x").sk, "RUN#migrate-web1-x");
+        assert_eq!(host_discovery("a").pk, point("a", "p").pk);
+        assert_eq!(discovery_map().pk, "DISCOVERY");
+    }
+}

@@ -1,0 +1,11 @@
+//! Tag names Ferry puts on what it creates in AWS, spelled once. The template's IAM
+//! conditions (`aws:ResourceTag/ferry:point`) use the same names.
+
+/// The host a snapshot, image or instance belongs to.
+pub const HOST: &str = "ferry:host";
+/// The recovery point a snapshot or image was built from.
+pub const POINT: &str = "ferry:point";
+/// A child snapshot's parent point.
+pub const PARENT_POINT: &str = "ferry:parent-point";
+/// The run (execution name) that launched an instance.
+pub const RUN_ID: &str = "ferry:run-id";
