@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: Ferry's main job end to end on the local stack.
-#   builds; starts the local cloud (moto with infra/template.yaml deployed, the Lambda
-#   functions under cargo-lambda) and two sshd hosts (web1, and web1-origin holding the
+#   builds once (release); makes the sample disk; starts the local cloud (moto with
+#   infra/template.yaml deployed, the Lambda functions of this build behind cargo-lambda's
+#   Lambda APIs) and two sshd hosts (web1, and web1-origin holding the
 #   same disk); captures web1 over SSH into the S3 store, starting its AMI build;
 #   applies "a day of changes" to its disk; captures again (incremental); restores the
 #   new point to a file and checks it byte for byte; writes only the changed ranges back
@@ -12,19 +13,17 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$FERRY_ROOT"
 bash scripts/setup.sh
-cargo build --release --bins -p ferry-appliance -p ferry-tests
-# cargo-lambda serves the functions from the dev profile: build them before the first call.
-cargo build --bins -p ferry-fn-launch -p ferry-fn-build-image
+# One build: the appliance, the local stack and the Lambda functions, all in release.
+# The stack serves the functions from this build; nothing compiles once it is up.
+cargo build --release --bins -p ferry-appliance -p ferry-tests -p ferry-fn-launch -p ferry-fn-build-image
 BIN="$CARGO_TARGET_DIR/release"
 export PATH="$BIN:$PATH"
 
 IMAGE_MB=${DEMO_IMAGE_MB:-256}
 DATA_MB=${DEMO_DATA_MB:-150}
-W="${TMPDIR:-/tmp}/ferry-workload-$IMAGE_MB"
-if [ ! -s "$W/sha256.txt" ]; then
-  echo "== making a ${IMAGE_MB} MiB ext4 disk image and its changed copy"
-  WORKLOAD_DIR="$W" IMAGE_MB=$IMAGE_MB DATA_MB=$DATA_MB bash "$FERRY_ROOT/../shared/bench/make_workload.sh" >/dev/null
-fi
+W="${TMPDIR:-/tmp}/ferry-sample-$IMAGE_MB"
+echo "== the sample disk: a ${IMAGE_MB} MiB ext4 image of generated files, and its copy after a day of changes"
+ferry-sample-disk --dir "$W" --image-mb "$IMAGE_MB" --data-mb "$DATA_MB" >/dev/null
 
 D=$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")
 ferry-stack --dir "$D" --host "web1=$W/disk.img" --host "web1-origin=$W/disk.img" 2>"$D/stack.log" &

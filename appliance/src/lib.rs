@@ -13,7 +13,8 @@
 //! - [`ssh`]: russh sessions, host-key pinning, streamed remote commands.
 //! - [`capture`]: the streaming capture pipeline and its sources.
 //! - [`restore`]: restore to a file, or a delta restore onto a host.
-//! - [`verify`]: store checks. [`records`]: host and point records in DynamoDB.
+//! - [`records`]: host and point records in DynamoDB. (Store checks are
+//!   `ferry_store::check`.)
 //! - [`cloud`]: image builds, migrations and runs as Step Functions executions.
 //! - [`discover`]: agentless discovery, assessment, sizing, waves and the HTML report.
 //! - [`progress`]: progress bars on a terminal.
@@ -36,7 +37,6 @@ pub mod restore;
 pub mod settings;
 pub mod shutdown;
 pub mod ssh;
-pub mod verify;
 
 pub use ctx::Ctx;
 

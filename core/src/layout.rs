@@ -7,6 +7,7 @@ pub const CONFIG: &str = "config";
 pub const PACKS: &str = "packs/";
 pub const INDEX: &str = "index/";
 pub const POINTS: &str = "points/";
+pub const LOCKS: &str = "locks/";
 
 /// `packs/ab/abcdef...`: two hex digits of fan-out keep directories small.
 pub fn pack_key(id: &PackId) -> String {
@@ -31,6 +32,11 @@ pub fn points_prefix(host: &str) -> String {
 
 pub fn point_key(host: &str, point: &str) -> String {
     format!("{POINTS}{host}/{point}")
+}
+
+/// `locks/<id>`: one appliance's (or function's) lock on the store.
+pub fn lock_key(id: &str) -> String {
+    format!("{LOCKS}{id}")
 }
 
 #[cfg(test)]

@@ -3,15 +3,20 @@
 //! chunks through it. The format itself is `ferry-core`'s.
 //!
 //! # Layout
-//! - [`backend`]: the object-storage port (`put`, `get`, `get_range`, `list`) and its
+//! - [`backend`]: the object-storage port (`put`, `get`, `get_range`, `list`, `remove`)
+//!   and its
 //!   `file://` and `s3://` adapters.
 //! - [`repo`]: a store opened for use: its config, its chunk index, packs, points.
 //! - [`chunks`]: planning and opening reads of chunks (restores, image builds).
+//! - [`check`]: the store checks behind `ferry verify`.
+//! - [`lock`]: shared and exclusive store locks (prune, concurrent appliances).
 //! - [`error`]: the typed errors of [`repo`].
 
 pub mod backend;
+pub mod check;
 pub mod chunks;
 pub mod error;
+pub mod lock;
 pub mod repo;
 
 pub use backend::{Backend, BackendError};

@@ -2,8 +2,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -238,11 +240,38 @@ impl Moto {
 
 /// `cargo lambda watch` serving the Lambda APIs, and the function binaries of this
 /// build running against it: no compile happens once the stack is up, and no source
-/// change restarts a function in the middle of an invocation.
+/// change restarts a function in the middle of an invocation. As Lambda starts a new
+/// execution environment after one dies, a function process that exits is started again.
 pub struct CargoLambda {
     pub port: u16,
-    _functions: Vec<Proc>,
+    stop: Arc<AtomicBool>,
+    supervisor: Option<std::thread::JoinHandle<()>>,
     _proc: Proc,
+}
+
+/// How one function process is started (again).
+struct FunctionCmd {
+    name: String,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl FunctionCmd {
+    fn spawn(&self) -> Result<Proc> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        Proc::spawn(
+            &self.name,
+            Command::new(&self.bin)
+                .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log),
+        )
+    }
 }
 
 impl CargoLambda {
@@ -280,7 +309,7 @@ impl CargoLambda {
             ([127, 0, 0, 1], port).into(),
             Duration::from_secs(60),
         )?;
-        let mut procs = Vec::new();
+        let mut running = Vec::new();
         for f in functions {
             let bin = bin_dir.join(f);
             if !bin.exists() {
@@ -289,30 +318,63 @@ impl CargoLambda {
                     bin.display()
                 );
             }
-            let log = std::fs::File::create(log_dir.join(format!("fn-{f}.log")))?;
-            let mut p = Proc::spawn(
-                f,
-                Command::new(&bin)
-                    .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                    .env(
-                        "AWS_LAMBDA_RUNTIME_API",
-                        format!("127.0.0.1:{port}/.rt/{f}"),
-                    )
-                    .env("AWS_LAMBDA_FUNCTION_NAME", f)
-                    .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
-                    .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-                    .stdin(Stdio::null())
-                    .stdout(log.try_clone()?)
-                    .stderr(log),
-            )?;
-            std::thread::sleep(Duration::from_millis(100));
-            p.check_alive()?;
-            procs.push(p);
+            let mut fenv = env.to_vec();
+            fenv.extend([
+                (
+                    "AWS_LAMBDA_RUNTIME_API".to_string(),
+                    format!("http://127.0.0.1:{port}/.rt/{f}"),
+                ),
+                ("AWS_LAMBDA_FUNCTION_NAME".to_string(), f.clone()),
+                ("AWS_LAMBDA_FUNCTION_VERSION".to_string(), "1".to_string()),
+                (
+                    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(),
+                    "1024".to_string(),
+                ),
+            ]);
+            let cmd = FunctionCmd {
+                name: f.clone(),
+                bin,
+                env: fenv,
+                log: log_dir.join(format!("fn-{f}.log")),
+            };
+            let p = cmd.spawn()?;
+            running.push((cmd, p));
         }
+        let stop = Arc::new(AtomicBool::new(false));
+        let supervisor = {
+            let stop = stop.clone();
+            std::thread::spawn(move || supervise(running, &stop))
+        };
         Ok(CargoLambda {
             port,
-            _functions: procs,
+            stop,
+            supervisor: Some(supervisor),
             _proc: proc,
         })
+    }
+}
+
+/// Starts again every function process that exits, until `stop`.
+fn supervise(mut running: Vec<(FunctionCmd, Proc)>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        for (cmd, p) in running.iter_mut() {
+            if p.check_alive().is_err() {
+                std::thread::sleep(Duration::from_millis(200));
+                match cmd.spawn() {
+                    Ok(new) => *p = new,
+                    Err(e) => eprintln!("cannot start function {} again: {e:#}", cmd.name),
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+impl Drop for CargoLambda {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(s) = self.supervisor.take() {
+            let _ = s.join();
+        }
     }
 }

@@ -6,6 +6,7 @@ use ferry_aws::sfn::{execution_arn, Described, ExecutionInfo, Sfn};
 use ferry_aws::AwsSettings;
 use ferry_core::steps::build_image::BuildImageInput;
 use ferry_core::steps::migrate::{MigrateInput, Target};
+use ferry_core::steps::RunOutput;
 use ferry_store::Repository;
 use serde::Serialize;
 use serde_json::Value;
@@ -96,12 +97,20 @@ impl Report for RunReport {
     }
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
+/// The run's output as the contract types it; a run without one (failed, running)
+/// reads as empty.
+fn output(v: &Value) -> RunOutput {
+    if v.is_null() {
+        return RunOutput::default();
+    }
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+        tracing::warn!("the run's output is not a run output: {e}");
+        RunOutput::default()
+    })
 }
 
 fn report(host: &str, point: &str, f: Finished) -> RunReport {
-    let out = &f.described.output;
+    let out = output(&f.described.output);
     let (error, cause) = match (&f.step_error, &f.described.error) {
         (_, None) if f.info.status == "SUCCEEDED" => (None, None),
         (Some((e, c)), _) => (Some(e.clone()), Some(c.clone())),
@@ -113,12 +122,12 @@ fn report(host: &str, point: &str, f: Finished) -> RunReport {
         status: f.info.status,
         host: host.to_string(),
         point: point.to_string(),
-        snapshot_id: text(out, "snapshot_id"),
-        image_id: text(out, "image_id"),
-        instance_id: text(out, "instance_id"),
-        blocks_written: out.get("blocks_written").and_then(Value::as_u64),
-        blocks_total: out.get("blocks_total").and_then(Value::as_u64),
-        summary: text(out, "summary"),
+        snapshot_id: out.snapshot_id,
+        image_id: out.image_id,
+        instance_id: out.instance_id,
+        blocks_written: out.blocks_written,
+        blocks_total: out.blocks_total,
+        summary: out.summary,
         started: f.info.started,
         stopped: f.info.stopped,
         duration_s: f.info.duration_s,

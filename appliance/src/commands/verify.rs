@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::ctx::Ctx;
 use crate::report::{mib, Report};
-use crate::verify::{verify, VerifyReport};
+use ferry_store::check::{verify, VerifyReport};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +27,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<VerifyReport> {
         Some(h) => vec![h.clone()],
         None => repo.list_hosts().await?,
     };
-    verify(&repo, &hosts, args.point.as_deref(), args.read_data).await
+    Ok(verify(&repo, &hosts, args.point.as_deref(), args.read_data).await?)
 }
 
 impl Report for VerifyReport {

@@ -118,6 +118,21 @@ pub struct Abandoned {
     pub deleted: Option<String>,
 }
 
+/// The build-image state machine's output (its `ImageReady` state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageReady {
+    /// One line for the console.
+    pub summary: String,
+    pub host: String,
+    pub point: String,
+    pub snapshot_id: String,
+    pub parent_snapshot_id: Option<String>,
+    pub image_id: String,
+    pub blocks_total: u64,
+    pub blocks_written: u64,
+}
+
 /// Splits blocks `0..total` into ranges of `per` block indexes, keeping only ranges
 /// that hold at least one of `candidates` (sorted); returns `(first, end, count)`.
 pub fn split_ranges(candidates: &[u64], total: u64, per: u64) -> Vec<(u64, u64, u64)> {

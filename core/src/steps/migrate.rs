@@ -24,6 +24,19 @@ pub struct Target {
     pub security_group_ids: Vec<String>,
 }
 
+/// The migrate state machine's output (its `Migrated` state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Migrated {
+    /// One line for the console.
+    pub summary: String,
+    pub host: String,
+    pub point: String,
+    pub snapshot_id: String,
+    pub image_id: String,
+    pub instance_id: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

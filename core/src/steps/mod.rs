@@ -14,6 +14,96 @@ pub mod migrate;
 
 pub use instance::{InstanceRequest, InstanceState, LaunchSpec};
 
+use serde::{Deserialize, Serialize};
+
+/// What the appliance reads from the output of any run (an image build or a
+/// migration): the fields the state machines' last states share, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutput {
+    pub summary: Option<String>,
+    pub snapshot_id: Option<String>,
+    pub image_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub blocks_total: Option<u64>,
+    pub blocks_written: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_image::ImageReady;
+    use super::migrate::Migrated;
+    use super::*;
+
+    /// The keys a definition's `Parameters` gives a state, without the `.$` suffixes.
+    fn state_keys(def: &str, state: &str) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(def).unwrap();
+        let mut keys: Vec<String> = v["States"][state]["Parameters"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no state {state}"))
+            .keys()
+            .map(|k| k.trim_end_matches(".$").to_string())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    fn field_names(v: &impl Serialize) -> Vec<String> {
+        let mut keys: Vec<String> = serde_json::to_value(v)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn outputs_are_what_the_definitions_end_with() {
+        let ready = ImageReady {
+            summary: "s".into(),
+            host: "h".into(),
+            point: "p".into(),
+            snapshot_id: "snap".into(),
+            parent_snapshot_id: None,
+            image_id: "ami".into(),
+            blocks_total: 1,
+            blocks_written: 1,
+        };
+        let def = include_str!("../../../statemachines/build-image.asl.json");
+        assert_eq!(state_keys(def, "ImageReady"), field_names(&ready));
+        let migrated = Migrated {
+            summary: "s".into(),
+            host: "h".into(),
+            point: "p".into(),
+            snapshot_id: "snap".into(),
+            image_id: "ami".into(),
+            instance_id: "i".into(),
+        };
+        let def = include_str!("../../../statemachines/migrate.asl.json");
+        assert_eq!(state_keys(def, "Migrated"), field_names(&migrated));
+        // Both read as a run's output.
+        let out: RunOutput = serde_json::from_value(serde_json::to_value(&ready).unwrap()).unwrap();
+        assert_eq!(out.blocks_written, Some(1));
+        let out: RunOutput =
+            serde_json::from_value(serde_json::to_value(&migrated).unwrap()).unwrap();
+        assert_eq!(out.instance_id.as_deref(), Some("i"));
+    }
+
+    #[test]
+    fn run_items_use_the_key_families() {
+        let def = include_str!("../../../statemachines/migrate.asl.json");
+        let pk = format!("States.Format('{}{{}}', $.host)", crate::keys::HOST_PREFIX);
+        let sk = format!("States.Format('{}{{}}', $.run_id)", crate::keys::RUN_PREFIX);
+        assert!(def.contains(&pk) && def.contains(&sk));
+        assert!(def.contains(&format!(
+            "\"kind\": {{ \"S\": \"{}\" }}",
+            crate::keys::kinds::RUN
+        )));
+    }
+}
+
 /// Error names a step fails with, as the definitions match them in `Retry` and `Catch`.
 pub mod errors {
     /// Worth retrying: throttling, timeouts, a service having a bad moment.

@@ -17,7 +17,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use sha2::{Digest, Sha256};
 
 use crate::cloud::Cloud;
-use crate::steps::repo_error;
+use crate::store::repo_error;
 
 /// Concurrent PutSnapshotBlock calls (the EBS direct APIs allow many writers).
 pub const PUT_CONCURRENCY: usize = 16;

@@ -6,10 +6,21 @@ use serde_json::Value;
 
 use crate::cloud::Cloud;
 use crate::steps;
+use crate::store::LazyStore;
 use ferry_core::steps::build_image::BuildImageRequest;
 
 fn json(v: impl serde::Serialize) -> Result<Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::NonRetryable(format!("encoding the reply: {e}")))
+}
+
+/// An invocation: the store (opened on first use), then the step.
+pub async fn invoke(
+    c: &Cloud,
+    store: &LazyStore,
+    req: BuildImageRequest,
+) -> Result<Value, StepError> {
+    let repo = store.get().await?;
+    handle(c, repo, req).await
 }
 
 pub async fn handle(

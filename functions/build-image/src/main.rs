@@ -1,11 +1,11 @@
-//! Glue: tracing, the store named by `FERRY_STORE` (s3://bucket/prefix), the records
-//! table named by `FERRY_TABLE`, the clients (endpoint from `AWS_ENDPOINT_URL`), and the
-//! Lambda runtime loop.
+//! Glue: tracing, the store named by `FERRY_STORE` (s3://bucket/prefix, opened on the
+//! first invocation), the records table named by `FERRY_TABLE`, the clients (endpoint
+//! from `AWS_ENDPOINT_URL`), and the Lambda runtime loop.
 
 use ferry_core::steps::build_image::BuildImageRequest;
 use ferry_fn_build_image::cloud::{Cloud, DEFAULT_RANGE_BLOCKS};
 use ferry_fn_build_image::handler;
-use ferry_store::{Backend, Repository};
+use ferry_fn_build_image::store::LazyStore;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -21,13 +21,13 @@ async fn main() -> Result<(), Error> {
             .ok_or_else(|| format!("FERRY_IMAGE_RANGE_BLOCKS={v} is not a positive number"))?,
         Err(_) => DEFAULT_RANGE_BLOCKS,
     };
-    let settings = ferry_aws::AwsSettings::default();
-    let cfg = ferry_aws::clients::sdk_config(&settings).await;
+    let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
     let cloud = Cloud::new(&cfg, table, range_blocks);
-    let repo = Repository::open(Backend::open(&store, &settings).await?).await?;
+    let store = LazyStore::new(store);
     run(service_fn(|e: LambdaEvent<BuildImageRequest>| {
-        let (cloud, repo) = (&cloud, &repo);
-        async move { handler::handle(cloud, repo, e.payload).await }
+        let (cloud, store) = (&cloud, &store);
+        // Boxed: the steps' futures nest past the compiler's type-depth limit.
+        Box::pin(handler::invoke(cloud, store, e.payload))
     }))
     .await
 }

@@ -12,7 +12,9 @@ use ferry_core::ebs::{blocks, changed_blocks, BLOCK_SIZE};
 use ferry_core::id::is_all_zero;
 use ferry_core::manifest::{BootMode, Manifest};
 use ferry_fn::{sdk_error, StepError};
-use ferry_store::{RepoError, Repository};
+use ferry_store::Repository;
+
+use crate::store::repo_error;
 
 use crate::blocks::{assemble, put_blocks, Placed};
 use crate::cloud::{
@@ -26,14 +28,6 @@ use ferry_core::steps::build_image::{
 
 /// Blocks assembled at a time (16 MiB of memory, twice that for a child).
 const WINDOW_BLOCKS: usize = 32;
-
-pub fn repo_error(e: RepoError) -> StepError {
-    if e.is_retryable() {
-        StepError::Retryable(e.to_string())
-    } else {
-        StepError::NonRetryable(e.to_string())
-    }
-}
 
 /// Blocks that may need writing: every block that is not all zeros, or, against a
 /// parent, every block whose content can differ from it.

@@ -53,6 +53,14 @@ impl FileBackend {
         blocking("put", key, move || put_atomic(&tmp_dir, &path, &data)).await
     }
 
+    /// Removes an object; one already gone is not an error.
+    pub async fn remove(&self, key: &str) -> Result<(), BackendError> {
+        match tokio::fs::remove_file(self.path(key)).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("remove", key)(e)),
+            _ => Ok(()),
+        }
+    }
+
     pub async fn get(&self, key: &str) -> Result<Bytes, BackendError> {
         tokio::fs::read(self.path(key))
             .await

@@ -1,4 +1,5 @@
-//! Object storage for a store: a narrow port (`put`, `get`, `get_range`, `list`) with
+//! Object storage for a store: a narrow port (`put`, `get`, `get_range`, `list`,
+//! `remove`) with
 //! one adapter per backend. Keys are the ones `ferry_core::layout` spells; both adapters
 //! lay them out identically.
 
@@ -65,6 +66,14 @@ impl Backend {
         match self {
             Backend::File(b) => b.get_range(key, offset, len).await,
             Backend::S3(b) => b.get_range(key, offset, len).await,
+        }
+    }
+
+    /// Removes an object (prune, lock release); one already gone is not an error.
+    pub async fn remove(&self, key: &str) -> Result<(), BackendError> {
+        match self {
+            Backend::File(b) => b.remove(key).await,
+            Backend::S3(b) => b.remove(key).await,
         }
     }
 

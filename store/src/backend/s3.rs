@@ -66,6 +66,18 @@ impl S3Backend {
         Ok(())
     }
 
+    /// Removes an object; S3 answers a missing one as removed.
+    pub async fn remove(&self, key: &str) -> Result<(), BackendError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|e| s3_error("DeleteObject", key, e))?;
+        Ok(())
+    }
+
     pub async fn get(&self, key: &str) -> Result<Bytes, BackendError> {
         self.get_inner(key, None).await
     }

@@ -1,4 +1,5 @@
-//! `ferry verify`: checks that points are restorable, like `restic check`.
+//! Store checks (`ferry verify`): are the points restorable, like `restic check`.
+//! Here, not in the appliance, so that a function can run the same checks.
 //!
 //! Always: every point decodes, every chunk it names is indexed, every pack the index
 //! names exists with a sane size. With `--read-data`: every pack a checked point uses is
@@ -6,7 +7,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::Result;
 use ferry_core::id::PackId;
 use ferry_core::layout;
 use ferry_core::pack::{open_blob, parse_trailer};
@@ -14,7 +14,8 @@ use ferry_core::ChunkId;
 use futures::{stream, StreamExt};
 use serde::Serialize;
 
-use ferry_store::repo::{Repository, IO_CONCURRENCY};
+use crate::repo::{Repository, IO_CONCURRENCY};
+use crate::RepoError;
 
 #[derive(Debug, Default, Serialize)]
 pub struct VerifyReport {
@@ -31,7 +32,7 @@ pub async fn verify(
     hosts: &[String],
     point: Option<&str>,
     read_data: bool,
-) -> Result<VerifyReport> {
+) -> Result<VerifyReport, RepoError> {
     let mut report = VerifyReport::default();
     let index = repo.read_index().await?.index;
     let packs: HashMap<PackId, u64> = repo
