@@ -1,5 +1,5 @@
-//! `ferry-bench`: Ferry against restic, rustic, borg and casync on the shared workload
-//! (`shared/bench/make_workload.sh`: a 2 GiB ext4 image and a copy after a day of
+//! `ferry-bench`: Ferry against restic, rustic, borg and casync on the project's 2 GiB
+//! sample disk (`ferry_tests::sample_disk`: an ext4 image and a copy after a day of
 //! changes), in one run on one machine, tools interleaved round by round.
 //!
 //! For each tool and round: a fresh repository in a local directory, a full backup of
@@ -25,7 +25,8 @@ use ferry_tests::stack::Stack;
 
 #[derive(Parser)]
 struct Args {
-    /// Directory holding disk.img and disk-changed.img (made if missing).
+    /// Directory holding disk.img and disk-changed.img: made there if missing; an
+    /// earlier workload found there is used as it is.
     #[arg(long, env = "WORKLOAD_DIR")]
     workload: Option<PathBuf>,
     /// Scratch directory for repositories and restores.

@@ -2,8 +2,8 @@
 //! SIGINT, then stops everything it started.
 //!
 //! `ferry-stack --dir D --host NAME=IMAGE [--host ...]` starts the local cloud (moto
-//! behind the router, with `infra/template.yaml` deployed into it, and `cargo lambda
-//! watch` serving the functions) and one sshd host per `--host` (its disk a copy of
+//! behind the router, with `infra/template.yaml` deployed into it, and the function
+//! binaries of this build behind `cargo lambda watch --only-lambda-apis`) and one sshd host per `--host` (its disk a copy of
 //! IMAGE), then writes `D/ferry.toml` (the template's S3 store), `D/stack.env` (the AWS
 //! variables, as `export` lines) and `D/ready`.
 
