@@ -1,6 +1,6 @@
 //! A protected host as capture, restore and the records see it: its name, how to reach
 //! it, its disk and how to read that disk consistently. Built from a `[[host]]` entry of
-//! `ferry.toml` (see [`crate::settings`]), with its paths resolved and its SSH address
+//! `ferry.toml` (the settings module), with its paths resolved and its SSH address
 //! parsed, so that nothing past loading deals with the file's schema.
 
 use crate::ssh::{quote, SshAddr, SshTarget};

@@ -16,15 +16,15 @@ pub async fn sdk_config(s: &AwsSettings) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-#[cfg(feature = "s3")]
-fn endpoint_overridden(service_var: &str) -> bool {
-    std::env::var_os("AWS_ENDPOINT_URL").is_some() || std::env::var_os(service_var).is_some()
-}
-
+/// S3 with path-style addressing whenever its endpoint is overridden (in the config
+/// or by `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3`).
 #[cfg(feature = "s3")]
 pub fn s3(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let overridden = cfg.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
     let conf = aws_sdk_s3::config::Builder::from(cfg)
-        .force_path_style(endpoint_overridden("AWS_ENDPOINT_URL_S3"))
+        .force_path_style(overridden)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

@@ -78,6 +78,19 @@ impl Moto {
         .collect()
     }
 
+    /// An SDK configuration for this server, built explicitly (tests in one process
+    /// each have their own moto, so nothing is taken from the process environment).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.endpoint())
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_ebs::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .load()
+            .await
+    }
+
     /// Runs the official `aws` CLI against this server and parses its JSON output.
     pub fn aws(&self, args: &[&str]) -> Result<serde_json::Value> {
         let out = Command::new("aws")

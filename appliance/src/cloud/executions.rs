@@ -243,7 +243,7 @@ impl<'a> Cloud<'a> {
         let input = MigrateInput {
             run_id: name.clone(),
             host: host.to_string(),
-            point: point.clone(),
+            point: Some(point.clone()),
             target: target.clone(),
         };
         let (arn, _) = self.sfn.start(&sm, &name, &input).await?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::HostKeyArgs;
+use super::args::HostKeyArgs;
 use crate::capture::{capture_host, CaptureOptions, CaptureReport};
 use crate::cloud::executions::Cloud;
 use crate::ctx::Ctx;

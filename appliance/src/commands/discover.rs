@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::HostKeyArgs;
+use super::args::HostKeyArgs;
 use crate::ctx::Ctx;
 use crate::discover::collect::Window;
 use crate::discover::discovery::Discovery;

@@ -2,6 +2,7 @@
 //! `run(args, &Ctx)` and its report), and the one dispatch. A new command is a new file
 //! here, one line in [`Command`] and one arm in [`run`].
 
+pub mod args;
 pub mod capture;
 pub mod discover;
 pub mod image;
@@ -88,12 +89,4 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Discover(a) => out.emit(&discover::run(a, ctx).await?),
         Command::Report(a) => out.emit(&report::run(a, ctx).await?),
     }
-}
-
-/// `--accept-new-host-key`, shared by the commands that open SSH sessions.
-#[derive(Debug, clap::Args)]
-pub struct HostKeyArgs {
-    /// Pin the host key of a host seen for the first time (a changed key is always refused).
-    #[arg(long)]
-    pub accept_new_host_key: bool,
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::HostKeyArgs;
+use super::args::HostKeyArgs;
 use crate::ctx::Ctx;
 use crate::report::{mib, Report};
 use crate::restore::{

@@ -9,7 +9,8 @@ pub struct MigrateInput {
     /// The execution's name; the run item's key and the launch's idempotency token.
     pub run_id: String,
     pub host: String,
-    pub point: String,
+    /// The point to migrate; `null`: the host's newest (build-image decides).
+    pub point: Option<String>,
     pub target: Target,
 }
 
@@ -46,7 +47,7 @@ mod tests {
         let i = MigrateInput {
             run_id: "migrate-web1-x".into(),
             host: "web1".into(),
-            point: "p".into(),
+            point: Some("p".into()),
             target: Target {
                 instance_type: "t3.medium".into(),
                 subnet_id: "subnet-1".into(),

@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
     };
     let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
     let cloud = Cloud::new(&cfg, table, range_blocks);
-    let store = LazyStore::new(store);
+    let store = LazyStore::new(store, cfg.clone());
     run(service_fn(|e: LambdaEvent<BuildImageRequest>| {
         let (cloud, store) = (&cloud, &store);
         // Boxed: the steps' futures nest past the compiler's type-depth limit.

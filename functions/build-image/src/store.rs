@@ -14,16 +14,19 @@ pub fn repo_error(e: RepoError) -> StepError {
     }
 }
 
-/// The store named by `url`, opened once, on first use.
+/// The store named by `url`, opened once, on first use, with the function's SDK
+/// configuration.
 pub struct LazyStore {
     url: String,
+    cfg: aws_config::SdkConfig,
     repo: OnceCell<Repository>,
 }
 
 impl LazyStore {
-    pub fn new(url: String) -> Self {
+    pub fn new(url: String, cfg: aws_config::SdkConfig) -> Self {
         LazyStore {
             url,
+            cfg,
             repo: OnceCell::new(),
         }
     }
@@ -33,8 +36,7 @@ impl LazyStore {
             // Boxed: the SDK's configuration loading is a deep future type.
             .get_or_try_init(|| {
                 Box::pin(async {
-                    let backend =
-                        Backend::open(&self.url, &ferry_aws::AwsSettings::default()).await?;
+                    let backend = Backend::open_with(&self.url, &self.cfg)?;
                     Repository::open(backend).await
                 })
             })

@@ -29,6 +29,14 @@ pub enum Backend {
 impl Backend {
     /// Opens the location named by `url`. S3 clients come from `ferry_aws::clients`.
     pub async fn open(url: &str, aws: &ferry_aws::AwsSettings) -> Result<Self, BackendError> {
+        match url.starts_with("s3://") {
+            true => Self::open_with(url, &ferry_aws::clients::sdk_config(aws).await),
+            false => Self::open_with(url, &aws_config::SdkConfig::builder().build()),
+        }
+    }
+
+    /// Opens the location named by `url`; an S3 store's client is built from `cfg`.
+    pub fn open_with(url: &str, cfg: &aws_config::SdkConfig) -> Result<Self, BackendError> {
         if let Some(path) = url.strip_prefix("file://") {
             return Ok(Backend::File(FileBackend::new(path)?));
         }
@@ -39,7 +47,7 @@ impl Backend {
                     url: url.to_string(),
                 });
             }
-            let client = ferry_aws::clients::s3(&ferry_aws::clients::sdk_config(aws).await);
+            let client = ferry_aws::clients::s3(cfg);
             return Ok(Backend::S3(S3Backend::new(client, bucket, prefix)));
         }
         Err(BackendError::BadUrl {

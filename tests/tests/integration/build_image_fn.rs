@@ -4,6 +4,7 @@
 //! built; a child point writes only the blocks that differ.
 
 use anyhow::Result;
+use ferry_core::keys;
 use ferry_fn_build_image::cloud::Cloud;
 use ferry_store::{Backend, Repository};
 use ferry_tests::build::build;
@@ -17,10 +18,6 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     let (base, changed) = disk::workload()?;
     let stack = Stack::new()?.with_moto()?;
     let moto = stack.moto.as_ref().unwrap();
-    // The one test in this binary: the SDK reads these like the Lambda's environment.
-    for (k, v) in moto.env() {
-        std::env::set_var(k, v);
-    }
     let disk_path = stack.path().join("app1.img");
     disk::copy(&base, &disk_path)?;
     let entry = HostEntry {
@@ -36,9 +33,9 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     ferry.json(&["store", "init"])?;
     let p1 = ferry.json(&["capture", "app1"])?;
 
-    let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
+    let cfg = moto.sdk_config().await;
     let cloud = Cloud::new(&cfg, Some(TABLE.into()), 128);
-    let repo = Repository::open(Backend::open(store, &Default::default()).await?).await?;
+    let repo = Repository::open(Backend::open_with(store, &cfg)?).await?;
     let (plan, r1) = build(&cloud, &repo, "app1").await?;
     assert_eq!(r1.point, p1["point"].as_str().unwrap());
     assert!(plan.parent_snapshot_id.is_none());
@@ -72,7 +69,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     assert_eq!(image["EnaSupport"], true);
 
     // The point's record: point -> snapshot -> AMI.
-    let item = moto.get_item(TABLE, "HOST#app1", &format!("POINT#{}", r1.point))?;
+    let item = moto.get_item(TABLE, &keys::host_pk("app1"), &keys::point_sk(&r1.point))?;
     assert_eq!(item["Item"]["state"]["S"], "image-built");
     assert_eq!(item["Item"]["snapshot_id"]["S"], r1.snapshot_id.as_str());
     assert_eq!(item["Item"]["image_id"]["S"], r1.image_id.as_str());

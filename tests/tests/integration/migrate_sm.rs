@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use ferry_core::keys;
 use ferry_tests::disk;
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, CLOUD_STORE, MIGRATE_SM, TABLE};
@@ -86,7 +87,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     assert_eq!(inst["ImageId"], out["image_id"]);
 
     // DynamoDB: point -> snapshot -> AMI -> instance.
-    let item = moto.get_item(TABLE, "HOST#web1", &format!("RUN#{run_id}"))?;
+    let item = moto.get_item(TABLE, &keys::host_pk("web1"), &keys::run_sk(run_id))?;
     let item = &item["Item"];
     assert_eq!(item["point"]["S"], point["point"]);
     assert_eq!(item["image_id"]["S"], out["image_id"]);
@@ -117,7 +118,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     ])?;
     assert_eq!(left["Reservations"].as_array().map(Vec::len), Some(0));
     // ... and the run is recorded as failed, with the reason.
-    let item = moto.get_item(TABLE, "HOST#web1", &format!("RUN#{bad_run}"))?;
+    let item = moto.get_item(TABLE, &keys::host_pk("web1"), &keys::run_sk(bad_run))?;
     assert_eq!(item["Item"]["status"]["S"], "failed", "{item}");
     assert_eq!(item["Item"]["error"]["S"], "NonRetryable");
     assert!(

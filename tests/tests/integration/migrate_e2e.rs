@@ -7,6 +7,7 @@
 //! a subnet that does not exist fails with the step's reason and exits non-zero.
 
 use anyhow::{Context, Result};
+use ferry_core::keys;
 use ferry_tests::disk;
 use ferry_tests::ebs::assert_snapshot_is_image;
 use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
@@ -19,9 +20,6 @@ fn capture_over_ssh_then_migrate_to_a_verified_instance() -> Result<()> {
     let kh = stack.pinned_known_hosts()?;
     let ferry = stack.ferry(CLOUD_STORE, &[stack.entry("web1", &kh)])?;
     let moto = stack.moto.as_ref().unwrap();
-    for (k, v) in moto.env() {
-        std::env::set_var(k, v);
-    }
 
     ferry.json(&["store", "init"])?;
     let cap = ferry.json(&["capture", "web1", "--image"])?;
@@ -80,7 +78,7 @@ fn capture_over_ssh_then_migrate_to_a_verified_instance() -> Result<()> {
     // The snapshot is the source disk, block for block.
     let snapshot = run["snapshot_id"].as_str().context("no snapshot")?;
     let blocks = tokio::runtime::Runtime::new()?.block_on(async {
-        let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
+        let cfg = moto.sdk_config().await;
         let ebs = aws_sdk_ebs::Client::new(&cfg);
         assert_snapshot_is_image(&ebs, snapshot, &base).await
     })?;
@@ -120,13 +118,13 @@ fn capture_over_ssh_then_migrate_to_a_verified_instance() -> Result<()> {
     assert_eq!(inst["ImageId"], ami);
 
     // DynamoDB: the point names its snapshot and image, the run its instance.
-    let p = moto.get_item(TABLE, "HOST#web1", &format!("POINT#{point}"))?;
+    let p = moto.get_item(TABLE, &keys::host_pk("web1"), &keys::point_sk(&point))?;
     assert_eq!(p["Item"]["snapshot_id"]["S"], snapshot);
     assert_eq!(p["Item"]["image_id"]["S"], ami);
     let r = moto.get_item(
         TABLE,
-        "HOST#web1",
-        &format!("RUN#{}", run["name"].as_str().unwrap_or("")),
+        &keys::host_pk("web1"),
+        &keys::run_sk(run["name"].as_str().unwrap_or("")),
     )?;
     assert_eq!(r["Item"]["point"]["S"], point.as_str());
     assert_eq!(r["Item"]["snapshot_id"]["S"], snapshot);

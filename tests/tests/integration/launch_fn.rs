@@ -11,10 +11,6 @@ use ferry_tests::stack::Stack;
 async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     let stack = Stack::new()?.with_moto()?;
     let moto = stack.moto.as_ref().unwrap();
-    // The one test in this binary: the SDK reads these like the Lambda's environment.
-    for (k, v) in moto.env() {
-        std::env::set_var(k, v);
-    }
     let (vpc, subnet) = moto.network("10.20.0.0/16", "10.20.1.0/24")?;
     let sg = moto.aws(&[
         "ec2",
@@ -29,7 +25,7 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     let sg = sg["GroupId"].as_str().unwrap().to_string();
     let ami = moto.test_image("ferry-web1-test")?;
 
-    let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
+    let cfg = moto.sdk_config().await;
     let ec2 = aws_sdk_ec2::Client::new(&cfg);
     let spec = LaunchSpec {
         run_id: "migrate-web1-20261124T1200Z".into(),

@@ -2,6 +2,7 @@
 //! DynamoDB, and the points listing.
 
 use anyhow::Result;
+use ferry_core::keys;
 use ferry_tests::disk;
 use ferry_tests::stack::Stack;
 
@@ -85,7 +86,7 @@ fn full_then_incremental_capture_over_ssh_to_s3_restores_byte_for_byte() -> Resu
         "--key-condition-expression",
         "pk = :pk",
         "--expression-attribute-values",
-        r#"{":pk":{"S":"HOST#web1"}}"#,
+        &format!(r#"{{":pk":{{"S":"{}"}}}}"#, keys::host_pk("web1")),
     ])?;
     let items = items["Items"].as_array().unwrap();
     let sks: Vec<&str> = items
@@ -102,7 +103,7 @@ fn full_then_incremental_capture_over_ssh_to_s3_restores_byte_for_byte() -> Resu
         .starts_with("SHA256:"));
     let p = items
         .iter()
-        .find(|i| i["sk"]["S"] == format!("POINT#{}", inc["point"].as_str().unwrap()))
+        .find(|i| i["sk"]["S"] == keys::point_sk(inc["point"].as_str().unwrap()))
         .unwrap();
     assert_eq!(p["state"]["S"], "captured");
     assert_eq!(p["image_size"]["N"], size.to_string());

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use ferry_core::keys;
 use ferry_tests::stack::{Stack, TABLE};
 use ferry_tests::testbed::TestBed;
 use serde_json::Value;
@@ -214,7 +215,7 @@ fn discovers_the_web_shop_edges_tiers_sizing_and_waves() -> Result<()> {
     // Stored: the JSON file and the DynamoDB items.
     assert!(std::path::Path::new(d["results"].as_str().unwrap_or("")).exists());
     let moto = stack.moto.as_ref().context("no moto")?;
-    let item = moto.get_item(TABLE, "HOST#db1", "DISCOVERY")?;
+    let item = moto.get_item(TABLE, &keys::host_pk("db1"), keys::DISCOVERY)?;
     assert_eq!(item["Item"]["tier"]["S"], "db");
 
     // The report opens in headless Chromium; its map has one node per host and one
