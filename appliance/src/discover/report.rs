@@ -175,8 +175,9 @@ pub fn render(d: &Discovery) -> String {
         );
     }
     s += &format!(
-        "</table>\n<p>Prices: {}.</p>\n</body></html>\n",
-        esc(&d.prices)
+        "</table>\n<p>Prices: {}.</p>\n<p>Instance types: {}.</p>\n</body></html>\n",
+        esc(&d.prices),
+        esc(&d.instance_types)
     );
     s
 }
