@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo: Ferry's main job end to end on the local stack.
-#   builds once (release); makes the sample disk; starts the local cloud (moto with
-#   infra/template.yaml deployed, the Lambda functions of this build behind cargo-lambda's
-#   Lambda APIs) and two sshd hosts (web1, and web1-origin holding the
+#   builds once (the dev profile, which the test command builds too); makes the sample
+#   disk; starts the local cloud (moto with infra/template.yaml deployed, the Lambda
+#   functions of this build behind cargo-lambda's Lambda APIs) and two sshd hosts (web1, and web1-origin holding the
 #   same disk); captures web1 over SSH into the S3 store, starting its AMI build;
 #   applies "a day of changes" to its disk; captures again (incremental); restores the
 #   new point to a file and checks it byte for byte; writes only the changed ranges back
@@ -13,10 +13,11 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$FERRY_ROOT"
 bash scripts/setup.sh
-# One build: the appliance, the local stack and the Lambda functions, all in release.
-# The stack serves the functions from this build; nothing compiles once it is up.
-cargo build --release --bins -p ferry-appliance -p ferry-tests -p ferry-fn-launch -p ferry-fn-build-image
-BIN="$CARGO_TARGET_DIR/release"
+# One build: the appliance, the local stack and the Lambda functions, in the profile the
+# test command builds too (so that either command reuses the other's build). The stack
+# serves the functions from this build; nothing compiles once it is up.
+cargo build --workspace --bins
+BIN="$CARGO_TARGET_DIR/debug"
 export PATH="$BIN:$PATH"
 
 IMAGE_MB=${DEMO_IMAGE_MB:-256}

@@ -31,6 +31,7 @@ pub struct Ctx {
     pub output: OutputMode,
     pub progress: Progress,
     pub shutdown: Shutdown,
+    sdk: OnceCell<aws_config::SdkConfig>,
     aws: OnceCell<Aws>,
 }
 
@@ -47,6 +48,7 @@ impl Ctx {
             output,
             progress: Progress::new(output == OutputMode::Json),
             shutdown,
+            sdk: OnceCell::new(),
             aws: OnceCell::new(),
         }
     }
@@ -73,18 +75,25 @@ impl Ctx {
         self.output == OutputMode::Json
     }
 
+    /// The SDK configuration every client of this process is built from.
+    async fn sdk_config(&self) -> &aws_config::SdkConfig {
+        self.sdk
+            .get_or_init(|| ferry_aws::clients::sdk_config(&self.settings.aws))
+            .await
+    }
+
     pub async fn aws(&self) -> &Aws {
         self.aws
             .get_or_init(|| async {
                 let aws = &self.settings.aws;
-                let cfg = ferry_aws::clients::sdk_config(aws).await;
+                let cfg = self.sdk_config().await;
                 Aws {
-                    sfn: Sfn::new(ferry_aws::clients::sfn(&cfg)),
-                    ec2: ferry_aws::clients::ec2(&cfg),
+                    sfn: Sfn::new(ferry_aws::clients::sfn(cfg)),
+                    ec2: ferry_aws::clients::ec2(cfg),
                     table: aws
                         .table
                         .clone()
-                        .map(|t| Table::new(ferry_aws::clients::dynamodb(&cfg), t)),
+                        .map(|t| Table::new(ferry_aws::clients::dynamodb(cfg), t)),
                 }
             })
             .await
@@ -101,8 +110,13 @@ impl Ctx {
         self.aws_table().await.map(Records::new)
     }
 
+    /// The store's backend; an S3 store's client shares the process's SDK configuration.
     pub async fn backend(&self) -> Result<Backend> {
-        Ok(Backend::open(&self.settings.store, &self.settings.aws).await?)
+        let url = &self.settings.store;
+        Ok(match url.starts_with("s3://") {
+            true => Backend::open_with(url, self.sdk_config().await)?,
+            false => Backend::open(url, &self.settings.aws).await?,
+        })
     }
 
     pub async fn repo(&self) -> Result<Repository> {
