@@ -82,7 +82,10 @@ pub async fn capture_host(
             let size = std::fs::metadata(&h.disk).map(|m| m.len()).ok();
             let bar = bar(progress, &h.name, size, &counters);
             let src = source::local_read(h)?;
-            let r = pipeline::run(src, repo.clone(), index, counters.clone()).await;
+            let r = tokio::select! {
+                r = pipeline::run(src, repo.clone(), index, counters.clone()) => r,
+                _ = opts.shutdown.requested() => Err(anyhow::anyhow!("interrupted")),
+            };
             bar.finish();
             (r, None, None)
         }
