@@ -1,6 +1,9 @@
 //! Image builds, migrations and the list of runs: which execution each starts, with
 //! what (typed) input, and what it reports.
 
+use std::io::Write;
+use std::process::ExitCode;
+
 use anyhow::{Context, Result};
 use ferry_aws::sfn::{execution_arn, Described, ExecutionInfo, Sfn};
 use ferry_aws::AwsSettings;
@@ -10,9 +13,6 @@ use ferry_core::steps::RunOutput;
 use ferry_store::Repository;
 use serde::Serialize;
 use serde_json::Value;
-
-use std::io::Write;
-use std::process::ExitCode;
 
 use super::execution_name;
 use super::follow::{follow, Finished, StateTiming};
