@@ -4,19 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use aws_sdk_ebs::primitives::ByteStream;
-use aws_sdk_ebs::types::ChecksumAlgorithm;
-use base64::Engine;
 use ferry_core::ebs::BLOCK_SIZE;
 use ferry_core::index::ChunkIndex;
 use ferry_core::manifest::{ChunkRef, Manifest};
 use ferry_core::ChunkId;
-use ferry_fn::{sdk_error, StepError};
+use ferry_fn::StepError;
 use ferry_store::{RepoError, Repository};
 use futures::{stream, StreamExt, TryStreamExt};
-use sha2::{Digest, Sha256};
 
-use crate::cloud::Cloud;
+use crate::cloud::{self, Cloud};
 use crate::store::repo_error;
 
 /// Concurrent PutSnapshotBlock calls (the EBS direct APIs allow many writers).
@@ -120,26 +116,10 @@ pub async fn put_blocks(
     bufs: BTreeMap<u64, Vec<u8>>,
 ) -> Result<(), StepError> {
     stream::iter(bufs)
-        .map(|(b, data)| put_block(c, sid, b, data))
+        .map(|(b, data)| cloud::put_block(c, sid, b, data))
         .buffer_unordered(PUT_CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
-    Ok(())
-}
-
-async fn put_block(c: &Cloud, sid: &str, index: u64, data: Vec<u8>) -> Result<(), StepError> {
-    let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data));
-    c.ebs
-        .put_snapshot_block()
-        .snapshot_id(sid)
-        .block_index(index as i32)
-        .data_length(data.len() as i32)
-        .checksum(checksum)
-        .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
-        .block_data(ByteStream::from(data))
-        .send()
-        .await
-        .map_err(|e| sdk_error("PutSnapshotBlock", &format!("{sid} block {index}"), e))?;
     Ok(())
 }
 

@@ -1,10 +1,20 @@
-//! The AWS side of a build: clients, and the look-ups that make every step idempotent
-//! (a snapshot found by its point tag, an AMI found by its name).
+//! The AWS side of a build: the clients, and every call the steps make, shaped as the
+//! steps speak (a snapshot to start, a block to put, an image to register) so that no
+//! SDK type reaches them; among them the look-ups that make every step idempotent (a
+//! snapshot found by its point tag, an AMI found by its name).
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_ec2::types::Filter;
+use aws_sdk_ebs::primitives::ByteStream;
+use aws_sdk_ebs::types::{ChecksumAlgorithm, Tag as EbsTag};
+use aws_sdk_ec2::types::{
+    ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, Filter, ResourceType,
+    Tag, TagSpecification,
+};
+use base64::Engine;
 use ferry_core::keys;
+use ferry_core::manifest::BootMode;
 use ferry_fn::{sdk_error, StepError};
+use sha2::{Digest, Sha256};
 
 pub use ferry_core::tags::HOST as HOST_TAG;
 /// On a snapshot: the point whose snapshot it names as parent, or [`NO_PARENT`]. A
@@ -170,4 +180,124 @@ pub async fn record_image(
         }
         Err(e) => Err(sdk_error("UpdateItem", &what, e)),
     }
+}
+
+/// A snapshot to start for a point.
+pub struct NewSnapshot<'a> {
+    pub point: &'a str,
+    pub host: &'a str,
+    pub size_gib: i64,
+    /// (parent snapshot, parent point): the new snapshot is its child.
+    pub parent: Option<(&'a str, &'a str)>,
+}
+
+/// Starts the point's snapshot with the EBS direct APIs, tagged with its point, host
+/// and parent point; returns its id.
+pub async fn start_snapshot(c: &Cloud, s: &NewSnapshot<'_>) -> Result<String, StepError> {
+    let tag = |k: &str, v: &str| EbsTag::builder().key(k).value(v).build();
+    let started = c
+        .ebs
+        .start_snapshot()
+        .volume_size(s.size_gib)
+        .set_parent_snapshot_id(s.parent.map(|(sid, _)| sid.to_string()))
+        .client_token(s.point)
+        .timeout(60)
+        .description(format!("Ferry point {} of host {}", s.point, s.host))
+        .tags(tag(POINT_TAG, s.point))
+        .tags(tag(HOST_TAG, s.host))
+        .tags(tag(
+            PARENT_TAG,
+            s.parent.map(|(_, pp)| pp).unwrap_or(NO_PARENT),
+        ))
+        .send()
+        .await
+        .map_err(|e| sdk_error("StartSnapshot", s.point, e))?;
+    started
+        .snapshot_id()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::Retryable("StartSnapshot returned no id".into()))
+}
+
+/// Writes one 512 KiB block with its SHA-256.
+pub async fn put_block(c: &Cloud, sid: &str, index: u64, data: Vec<u8>) -> Result<(), StepError> {
+    let checksum = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&data));
+    c.ebs
+        .put_snapshot_block()
+        .snapshot_id(sid)
+        .block_index(index as i32)
+        .data_length(data.len() as i32)
+        .checksum(checksum)
+        .checksum_algorithm(ChecksumAlgorithm::ChecksumAlgorithmSha256)
+        .block_data(ByteStream::from(data))
+        .send()
+        .await
+        .map_err(|e| sdk_error("PutSnapshotBlock", &format!("{sid} block {index}"), e))?;
+    Ok(())
+}
+
+pub async fn complete_snapshot(c: &Cloud, sid: &str, blocks_written: u64) -> Result<(), StepError> {
+    c.ebs
+        .complete_snapshot()
+        .snapshot_id(sid)
+        .changed_blocks_count(blocks_written as i32)
+        .send()
+        .await
+        .map_err(|e| sdk_error("CompleteSnapshot", sid, e))?;
+    Ok(())
+}
+
+/// An AMI to register on a point's snapshot.
+pub struct NewImage<'a> {
+    pub name: String,
+    pub host: &'a str,
+    pub point: &'a str,
+    /// EC2's architecture name (`x86_64`, `arm64`, `i386`).
+    pub arch: &'static str,
+    /// `None`: EC2's default for the architecture.
+    pub boot: Option<BootMode>,
+    pub snapshot_id: &'a str,
+}
+
+/// Registers the AMI: root device `/dev/xvda` on the snapshot, ENA, tagged with its
+/// point and host; returns its id.
+pub async fn register_image(c: &Cloud, i: &NewImage<'_>) -> Result<String, StepError> {
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let boot = i.boot.map(|b| match b {
+        BootMode::Uefi => BootModeValues::Uefi,
+        BootMode::LegacyBios => BootModeValues::LegacyBios,
+    });
+    let out = c
+        .ec2
+        .register_image()
+        .name(&i.name)
+        .description(format!("Ferry point {} of host {}", i.point, i.host))
+        .architecture(ArchitectureValues::from(i.arch))
+        .set_boot_mode(boot)
+        .root_device_name("/dev/xvda")
+        .virtualization_type("hvm")
+        .ena_support(true)
+        .block_device_mappings(
+            BlockDeviceMapping::builder()
+                .device_name("/dev/xvda")
+                .ebs(
+                    EbsBlockDevice::builder()
+                        .snapshot_id(i.snapshot_id)
+                        .delete_on_termination(true)
+                        .build(),
+                )
+                .build(),
+        )
+        .tag_specifications(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Image)
+                .tags(tag(POINT_TAG, i.point))
+                .tags(tag(HOST_TAG, i.host))
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("RegisterImage", &i.name, e))?;
+    out.image_id()
+        .map(str::to_string)
+        .ok_or_else(|| StepError::Retryable("RegisterImage returned no id".into()))
 }

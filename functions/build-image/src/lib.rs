@@ -4,8 +4,10 @@
 //! # Layout
 //! - What each step takes and returns is `ferry_core::steps::build_image`.
 //! - [`steps`]: plan, write (one range), finish, abandon; each looks before it creates.
-//! - [`blocks`]: EBS blocks assembled from the store and written with their checksums.
-//! - [`cloud`]: the clients and the look-ups by tag and name.
+//! - [`blocks`]: EBS blocks assembled from the store, and handed to the writers.
+//! - [`cloud`]: the clients and every AWS call the steps make (start, put, complete,
+//!   register, look-ups by tag and name, the point's record), shaped as the steps
+//!   speak: no SDK type reaches [`steps`] or [`blocks`].
 //! - [`store`]: the store, opened on first use, and its errors as step errors.
 //! - [`handler`]: the Lambda entry point.
 

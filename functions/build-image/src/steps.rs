@@ -3,23 +3,18 @@
 //! writes one range, `finish` completes the snapshot and registers and records the AMI,
 //! `abandon` deletes a snapshot that a failed build left unfinished.
 
-use aws_sdk_ebs::types::Tag as EbsTag;
-use aws_sdk_ec2::types::{
-    ArchitectureValues, BlockDeviceMapping, BootModeValues, EbsBlockDevice, ResourceType, Tag,
-    TagSpecification,
-};
 use ferry_core::ebs::{blocks, changed_blocks, BLOCK_SIZE};
 use ferry_core::id::is_all_zero;
-use ferry_core::manifest::{BootMode, Manifest};
-use ferry_fn::{sdk_error, StepError};
+use ferry_core::manifest::Manifest;
+use ferry_fn::StepError;
 use ferry_store::Repository;
 
 use crate::store::repo_error;
 
 use crate::blocks::{assemble, put_blocks, Placed};
 use crate::cloud::{
-    delete_unfinished, find_image, find_snapshot, image_name, record_image, Cloud, HOST_TAG,
-    NO_PARENT, PARENT_TAG, POINT_TAG,
+    self, delete_unfinished, find_image, find_snapshot, image_name, record_image, Cloud, NewImage,
+    NewSnapshot,
 };
 use ferry_core::steps::build_image::{
     split_ranges, AbandonRequest, Abandoned, BuildImageResult, FinishRequest, Plan, PlanRequest,
@@ -129,30 +124,16 @@ async fn start_snapshot(
     m: &Manifest,
     parent: Option<&(String, String)>,
 ) -> Result<String, StepError> {
-    let point = &m.meta.point;
-    let gib = m.meta.image_size.div_ceil(1 << 30).max(1) as i64;
-    let tag = |k: &str, v: &str| EbsTag::builder().key(k).value(v).build();
-    let started = c
-        .ebs
-        .start_snapshot()
-        .volume_size(gib)
-        .set_parent_snapshot_id(parent.map(|(s, _)| s.clone()))
-        .client_token(point)
-        .timeout(60)
-        .description(format!("Ferry point {point} of host {}", m.meta.host))
-        .tags(tag(POINT_TAG, point))
-        .tags(tag(HOST_TAG, &m.meta.host))
-        .tags(tag(
-            PARENT_TAG,
-            parent.map(|(_, pp)| pp.as_str()).unwrap_or(NO_PARENT),
-        ))
-        .send()
-        .await
-        .map_err(|e| sdk_error("StartSnapshot", point, e))?;
-    started
-        .snapshot_id()
-        .map(str::to_string)
-        .ok_or_else(|| StepError::Retryable("StartSnapshot returned no id".into()))
+    cloud::start_snapshot(
+        c,
+        &NewSnapshot {
+            point: &m.meta.point,
+            host: &m.meta.host,
+            size_gib: m.meta.image_size.div_ceil(1 << 30).max(1) as i64,
+            parent: parent.map(|(s, pp)| (s.as_str(), pp.as_str())),
+        },
+    )
+    .await
 }
 
 pub async fn write(c: &Cloud, repo: &Repository, r: WriteRange) -> Result<Written, StepError> {
@@ -215,13 +196,7 @@ pub async fn finish(
         Some(ami) => ami,
         None => {
             if !found.as_ref().is_some_and(|f| f.id == sid && f.completed) {
-                c.ebs
-                    .complete_snapshot()
-                    .snapshot_id(&sid)
-                    .changed_blocks_count(written as i32)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("CompleteSnapshot", &sid, e))?;
+                cloud::complete_snapshot(c, &sid, written).await?;
             }
             let m = repo
                 .read_point(&req.host, &req.point)
@@ -250,11 +225,11 @@ pub async fn abandon(c: &Cloud, req: AbandonRequest) -> Result<Abandoned, StepEr
 }
 
 /// EC2's name for a machine architecture as `uname -m` prints it.
-pub fn architecture(uname_m: &str) -> Result<ArchitectureValues, StepError> {
+pub fn architecture(uname_m: &str) -> Result<&'static str, StepError> {
     match uname_m {
-        "x86_64" | "amd64" => Ok(ArchitectureValues::X8664),
-        "aarch64" | "arm64" => Ok(ArchitectureValues::Arm64),
-        "i386" | "i486" | "i586" | "i686" => Ok(ArchitectureValues::I386),
+        "x86_64" | "amd64" => Ok("x86_64"),
+        "aarch64" | "arm64" => Ok("arm64"),
+        "i386" | "i486" | "i586" | "i686" => Ok("i386"),
         other => Err(StepError::NonRetryable(format!(
             "architecture {other} cannot boot on EC2"
         ))),
@@ -262,56 +237,23 @@ pub fn architecture(uname_m: &str) -> Result<ArchitectureValues, StepError> {
 }
 
 async fn register_image(c: &Cloud, m: &Manifest, sid: &str) -> Result<String, StepError> {
-    let name = image_name(&m.meta.host, &m.meta.point);
     let (arch, boot) = match &m.meta.machine {
-        Some(f) => (
-            architecture(&f.arch)?,
-            Some(match f.boot {
-                BootMode::Uefi => BootModeValues::Uefi,
-                BootMode::LegacyBios => BootModeValues::LegacyBios,
-            }),
-        ),
+        Some(f) => (architecture(&f.arch)?, Some(f.boot)),
         // Unknown: EC2's own default for x86_64.
-        None => (ArchitectureValues::X8664, None),
+        None => ("x86_64", None),
     };
-    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
-    let out = c
-        .ec2
-        .register_image()
-        .name(&name)
-        .description(format!(
-            "Ferry point {} of host {}",
-            m.meta.point, m.meta.host
-        ))
-        .architecture(arch)
-        .set_boot_mode(boot)
-        .root_device_name("/dev/xvda")
-        .virtualization_type("hvm")
-        .ena_support(true)
-        .block_device_mappings(
-            BlockDeviceMapping::builder()
-                .device_name("/dev/xvda")
-                .ebs(
-                    EbsBlockDevice::builder()
-                        .snapshot_id(sid)
-                        .delete_on_termination(true)
-                        .build(),
-                )
-                .build(),
-        )
-        .tag_specifications(
-            TagSpecification::builder()
-                .resource_type(ResourceType::Image)
-                .tags(tag(POINT_TAG, &m.meta.point))
-                .tags(tag(HOST_TAG, &m.meta.host))
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("RegisterImage", &name, e))?;
-    out.image_id()
-        .map(str::to_string)
-        .ok_or_else(|| StepError::Retryable("RegisterImage returned no id".into()))
+    cloud::register_image(
+        c,
+        &NewImage {
+            name: image_name(&m.meta.host, &m.meta.point),
+            host: &m.meta.host,
+            point: &m.meta.point,
+            arch,
+            boot,
+            snapshot_id: sid,
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -320,8 +262,8 @@ mod tests {
 
     #[test]
     fn architectures_map_to_ec2_names() {
-        assert_eq!(architecture("x86_64").unwrap(), ArchitectureValues::X8664);
-        assert_eq!(architecture("aarch64").unwrap(), ArchitectureValues::Arm64);
+        assert_eq!(architecture("x86_64").unwrap(), "x86_64");
+        assert_eq!(architecture("aarch64").unwrap(), "arm64");
         let e = architecture("ppc64le").unwrap_err();
         assert!(matches!(e, StepError::NonRetryable(ref m) if m.contains("ppc64le")));
     }
