@@ -143,3 +143,75 @@ fn lvm_snapshot_is_removed_when_the_capture_fails() -> Result<()> {
     assert_eq!(ferry.json(&["points", "db2"])?.as_array().unwrap().len(), 0);
     Ok(())
 }
+
+#[test]
+fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
+    let mut stack = Stack::new()?;
+    let d = stack.path().join("d.img");
+    std::fs::write(&d, vec![1u8; 1 << 20])?;
+    stack.add_host("db3", Some(&d))?;
+    let vg = FakeVg::new(&stack.host("db3").disk)?;
+    let log = install_stand_ins(&stack, "db3", false)?;
+    // Reading a device never ends (a disk far larger than the test waits for); every
+    // other `cat` is the real one.
+    stack.host("db3").install_command(
+        "cat",
+        "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
+         /dev/*) while :; do head -c 65536 /dev/urandom; sleep 0.05; done;;\n\
+         *) exec /bin/cat \"$@\";;\nesac\n",
+    )?;
+    let kh = stack.pinned_known_hosts()?;
+    let mut e = stack.entry("db3", &kh);
+    e.disk = PathBuf::from(vg.lv());
+    e.extra = "snapshot = \"lvm\"\nsudo = true\n".into();
+    let ferry = stack.ferry(&stack.file_store("s"), &[e])?;
+    ferry.json(&["store", "init"])?;
+
+    let mut child = ferry.spawn(&["capture", "db3"])?;
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("lvcreate")
+    {
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the capture never took its snapshot"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // SAFETY: sends a signal to our own child process; no memory is involved.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if signalled.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            anyhow::bail!("ferry did not stop within 20 s of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let stopped_in = signalled.elapsed();
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stopped_in < std::time::Duration::from_secs(5),
+        "{stopped_in:?}"
+    );
+    let calls = std::fs::read_to_string(&log)?;
+    assert!(
+        calls.contains("lvremove -f"),
+        "the snapshot must be removed on SIGTERM: {calls}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&vg.dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("root")]);
+    assert_eq!(ferry.json(&["points", "db3"])?.as_array().unwrap().len(), 0);
+    Ok(())
+}
