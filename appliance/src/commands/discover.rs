@@ -63,7 +63,8 @@ async fn instance_types(ctx: &Ctx) -> Result<TypeSource> {
             from: "DescribeInstanceTypes (live)".into(),
             fallback_reason: None,
         }),
-        Ok(Err(e)) => TypeSource::catalog(Some(e.to_string())),
+        // One line in the finding, whatever the SDK's description holds.
+        Ok(Err(e)) => TypeSource::catalog(Some(e.to_string().replace('\n', " "))),
         Err(_) => TypeSource::catalog(Some(format!(
             "DescribeInstanceTypes did not answer within {} s",
             TYPES_TIMEOUT.as_secs()
