@@ -74,7 +74,8 @@ impl Settings {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        let mut s = Self::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        // `{e:#}`: the cause (which host, which address) stays on the one line.
+        let mut s = Self::parse(&text).map_err(|e| anyhow!("{}: {e:#}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for h in &mut s.hosts {
             h.identity = h.identity.take().map(|p| base.join(p));
@@ -102,13 +103,14 @@ impl Settings {
         let mut seen = std::collections::HashSet::new();
         for h in &s.hosts {
             if h.name.is_empty()
+                || h.name.chars().all(|c| c == '.')
                 || !h
                     .name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
             {
                 bail!(
-                    "host name {:?} may only hold letters, digits, '.', '_' and '-'",
+                    "host name {:?} may only hold letters, digits, '.', '_' and '-', and not only dots",
                     h.name
                 );
             }
@@ -261,5 +263,24 @@ group = "shop"
         .unwrap_err()
         .to_string();
         assert!(e.contains("identity"), "{e}");
+        // `.` and `..` would put points where nothing finds them.
+        for name in [".", ".."] {
+            let e = Settings::parse(&format!(
+                "store = \"file:///x\"\n[[host]]\nname = \"{name}\"\ndisk = \"/d\"\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains("not only dots"), "{e}");
+        }
+        // The cause stays on the one line when loading a file.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ferry.toml");
+        std::fs::write(
+            &p,
+            "store = \"file:///x\"\n[[host]]\nname = \"a\"\ndisk = \"/d\"\nssh = \"root@h:x\"\nidentity = \"k\"\n",
+        )
+        .unwrap();
+        let e = Settings::load(&p).unwrap_err().to_string();
+        assert!(e.contains("host a") && e.contains("bad port"), "{e}");
     }
 }

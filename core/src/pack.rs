@@ -164,7 +164,9 @@ pub fn parse_trailer(
     let entries = decode_entries(pack, table, n)?;
     let data_end = pack_size - tl as u64;
     for e in &entries {
-        if e.offset + u64::from(e.stored_len) > data_end {
+        // A damaged offset near u64::MAX must not wrap around past the check.
+        let end = e.offset.checked_add(u64::from(e.stored_len));
+        if end.is_none_or(|end| end > data_end) {
             return Err(FormatError::malformed(
                 pack,
                 format!("entry for chunk {} runs past the data", e.id),
@@ -235,6 +237,17 @@ mod tests {
         let tl = trailer_len("p", &p.bytes[p.bytes.len() - FOOTER_LEN..]).unwrap();
         let tail = &p.bytes[p.bytes.len() - tl..];
         assert_eq!(parse_trailer("p", tail, size).unwrap(), p.entries);
+    }
+
+    #[test]
+    fn an_entry_whose_end_overflows_is_malformed_not_a_panic() {
+        let (p, _) = sample();
+        let mut bytes = p.bytes.to_vec();
+        let tl = trailer_len("p", &bytes[bytes.len() - FOOTER_LEN..]).unwrap();
+        let first = bytes.len() - tl;
+        bytes[first + 32..first + 40].copy_from_slice(&(u64::MAX - 2).to_le_bytes());
+        let err = parse_trailer("packs/ab/cd", &bytes, bytes.len() as u64).unwrap_err();
+        assert!(err.to_string().contains("runs past the data"), "{err}");
     }
 
     #[test]

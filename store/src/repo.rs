@@ -225,6 +225,13 @@ impl Repository {
     pub async fn resolve_point(&self, host: &str, point: Option<&str>) -> Result<Manifest> {
         let ids = self.list_points(host).await?;
         let id = match point {
+            // An empty suffix would match every point.
+            Some("") => {
+                return Err(RepoError::NoSuchPoint {
+                    host: host.to_string(),
+                    point: String::new(),
+                })
+            }
             Some(p) => {
                 let matching: Vec<&String> = ids
                     .iter()

@@ -32,13 +32,32 @@ impl std::str::FromStr for SshAddr {
         let (user, rest) = s
             .split_once('@')
             .ok_or_else(|| anyhow!("ssh address {s:?} must look like user@host[:port]"))?;
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-                h.trim_start_matches('[').trim_end_matches(']'),
-                p.parse::<u16>()
-                    .with_context(|| format!("ssh address {s:?}: bad port {p:?}"))?,
-            ),
-            _ => (rest, 22),
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .with_context(|| format!("ssh address {s:?}: bad port {p:?}"))
+        };
+        let (host, port) = if let Some(b) = rest.strip_prefix('[') {
+            // `[v6 address]` or `[v6 address]:port`.
+            let (h, after) = b
+                .split_once(']')
+                .with_context(|| format!("ssh address {s:?}: no closing ]"))?;
+            match after {
+                "" => (h, 22),
+                p => (
+                    h,
+                    port(p.strip_prefix(':').with_context(|| {
+                        format!("ssh address {s:?}: a port follows ] after a colon")
+                    })?)?,
+                ),
+            }
+        } else if rest.matches(':').count() > 1 {
+            // A bare IPv6 address has no port.
+            (rest, 22)
+        } else {
+            match rest.split_once(':') {
+                Some((h, p)) => (h, port(p)?),
+                None => (rest, 22),
+            }
         };
         if user.is_empty() || host.is_empty() {
             bail!("ssh address {s:?} must look like user@host[:port]");
@@ -331,6 +350,14 @@ mod tests {
         assert_eq!(a.port, 22);
         assert!("db1:22".parse::<SshAddr>().is_err());
         assert!("root@db1:x".parse::<SshAddr>().is_err());
+        // IPv6: bare (port 22) or bracketed with a port.
+        let a: SshAddr = "root@::1".parse().unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("::1", 22));
+        let a: SshAddr = "root@[fd00::5]:2200".parse().unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("fd00::5", 2200));
+        let a: SshAddr = "root@[fd00::5]".parse().unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("fd00::5", 22));
+        assert!("root@[fd00::5".parse::<SshAddr>().is_err());
     }
 
     #[test]
