@@ -14,8 +14,8 @@ use ferry_store::Repository;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::execution_name;
 use super::follow::{follow, Finished, StateTiming};
+use super::{execution_name, is_run_of};
 use crate::report::Report;
 
 pub const DEFAULT_INSTANCE_TYPE: &str = "t3.medium";
@@ -265,8 +265,7 @@ impl<'a> Cloud<'a> {
             all.extend(self.sfn.list(&arn, usize::MAX).await?);
         }
         if let Some(h) = host {
-            let needle = format!("-{}-", execution_name(&[h]));
-            all.retain(|e| e.name.contains(&needle));
+            all.retain(|e| is_run_of(&e.name, h));
         }
         all.sort_by(|a, b| b.started_epoch.total_cmp(&a.started_epoch));
         all.truncate(limit);

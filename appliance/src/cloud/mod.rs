@@ -8,6 +8,23 @@
 pub mod executions;
 pub mod follow;
 
+/// Whether an execution is one of `host`'s runs. Names are `<kind>-<host>-<time...>`
+/// (`image-`, `migrate-`, and `image-migrate-` for a build a migration started), and the
+/// part after the host starts with a UTC time (`20261124T120000Z...`): so `web` does not
+/// claim `web-1`'s runs.
+pub fn is_run_of(name: &str, host: &str) -> bool {
+    let host = execution_name(&[host]);
+    ["image-migrate-", "migrate-", "image-"].iter().any(|kind| {
+        name.strip_prefix(kind)
+            .and_then(|r| r.strip_prefix(host.as_str()))
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(|r| {
+                let b = r.as_bytes();
+                b.len() > 8 && b[..8].iter().all(u8::is_ascii_digit) && b[8] == b'T'
+            })
+    })
+}
+
 /// An execution name from parts: Step Functions allows letters, digits, `-` and `_`,
 /// at most 80 characters.
 pub fn execution_name(parts: &[&str]) -> String {
@@ -37,5 +54,22 @@ mod tests {
             "migrate-web1-shop-20261124T1200Z"
         );
         assert_eq!(execution_name(&["x"; 100]).len(), 80);
+    }
+
+    #[test]
+    fn a_hosts_runs_are_its_own() {
+        let p = "20261124T120000Z-85d358e2";
+        assert!(is_run_of(&format!("image-web-{p}"), "web"));
+        assert!(is_run_of("migrate-web-20261124T120000Z", "web"));
+        assert!(is_run_of("image-migrate-web-20261124T120000Z", "web"));
+        assert!(is_run_of(&format!("image-web-{p}-20261125T080000Z"), "web"));
+        // `web` is not `web-1`, nor `web1`, nor `app-web`.
+        assert!(!is_run_of(&format!("image-web-1-{p}"), "web"));
+        assert!(!is_run_of("migrate-web-1-20261124T120000Z", "web"));
+        assert!(!is_run_of(&format!("image-web1-{p}"), "web"));
+        assert!(!is_run_of(&format!("image-app-web-{p}"), "web"));
+        assert!(is_run_of(&format!("image-web-1-{p}"), "web-1"));
+        // Host names are spelled as execution names spell them.
+        assert!(is_run_of("migrate-web1-shop-20261124T120000Z", "web1.shop"));
     }
 }
