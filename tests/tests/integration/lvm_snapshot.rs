@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use ferry_tests::disk;
+use ferry_tests::ferry::Ferry;
+use ferry_tests::sshd::SshHost;
 use ferry_tests::stack::Stack;
 
 /// A fake volume group under /dev whose logical volume `root` is the host's disk image.
@@ -72,6 +74,43 @@ fn install_stand_ins(stack: &Stack, host: &str, snapshot_is_broken: bool) -> Res
     Ok(log)
 }
 
+/// A host with a 1 MiB disk whose logical volume has LVM stand-ins (`broken`: its
+/// snapshot cannot be read), `more` done to it, in a config with a file store, inited.
+fn small_lvm_host(
+    name: &str,
+    broken: bool,
+    more: impl FnOnce(&SshHost) -> Result<()>,
+) -> Result<(Stack, FakeVg, PathBuf, Ferry)> {
+    let mut stack = Stack::new()?;
+    let d = stack.path().join("d.img");
+    std::fs::write(&d, vec![1u8; 1 << 20])?;
+    stack.add_host(name, Some(&d))?;
+    let vg = FakeVg::new(&stack.host(name).disk)?;
+    let log = install_stand_ins(&stack, name, broken)?;
+    more(stack.host(name))?;
+    let kh = stack.pinned_known_hosts()?;
+    let mut e = stack.entry(name, &kh);
+    e.disk = PathBuf::from(vg.lv());
+    e.extra = "snapshot = \"lvm\"\nsudo = true\n".into();
+    let ferry = stack.ferry(&stack.file_store("s"), &[e])?;
+    ferry.json(&["store", "init"])?;
+    Ok((stack, vg, log, ferry))
+}
+
+/// Only the origin is left in the volume group, and the host has no point.
+fn only_origin_and_no_point(vg: &FakeVg, ferry: &Ferry, host: &str) -> Result<()> {
+    let left: Vec<_> = std::fs::read_dir(&vg.dir)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("root")]);
+    assert_eq!(
+        ferry.json(&["points", host])?.as_array().map(Vec::len),
+        Some(0)
+    );
+    Ok(())
+}
+
 #[test]
 fn lvm_capture_reads_the_snapshot_and_removes_it() -> Result<()> {
     let (base, _) = disk::workload()?;
@@ -115,18 +154,7 @@ fn lvm_capture_reads_the_snapshot_and_removes_it() -> Result<()> {
 
 #[test]
 fn lvm_snapshot_is_removed_when_the_capture_fails() -> Result<()> {
-    let mut stack = Stack::new()?;
-    let d = stack.path().join("d.img");
-    std::fs::write(&d, vec![1u8; 1 << 20])?;
-    stack.add_host("db2", Some(&d))?;
-    let vg = FakeVg::new(&stack.host("db2").disk)?;
-    let log = install_stand_ins(&stack, "db2", true)?;
-    let kh = stack.pinned_known_hosts()?;
-    let mut e = stack.entry("db2", &kh);
-    e.disk = PathBuf::from(vg.lv());
-    e.extra = "snapshot = \"lvm\"\nsudo = true\n".into();
-    let ferry = stack.ferry(&stack.file_store("s"), &[e])?;
-    ferry.json(&["store", "init"])?;
+    let (_stack, vg, log, ferry) = small_lvm_host("db2", true, |_| Ok(()))?;
 
     let r = ferry.run(&["capture", "db2"])?;
     assert_eq!(r.code, Some(1), "{}", r.stderr);
@@ -135,37 +163,22 @@ fn lvm_snapshot_is_removed_when_the_capture_fails() -> Result<()> {
         calls.contains("lvremove -f"),
         "the snapshot must be removed on failure: {calls}"
     );
-    let left: Vec<_> = std::fs::read_dir(&vg.dir)?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(left, vec![std::ffi::OsString::from("root")]);
-    assert_eq!(ferry.json(&["points", "db2"])?.as_array().unwrap().len(), 0);
+    only_origin_and_no_point(&vg, &ferry, "db2")?;
     Ok(())
 }
 
 #[test]
 fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
-    let mut stack = Stack::new()?;
-    let d = stack.path().join("d.img");
-    std::fs::write(&d, vec![1u8; 1 << 20])?;
-    stack.add_host("db3", Some(&d))?;
-    let vg = FakeVg::new(&stack.host("db3").disk)?;
-    let log = install_stand_ins(&stack, "db3", false)?;
     // Reading a device never ends (a disk far larger than the test waits for); every
     // other `cat` is the real one.
-    stack.host("db3").install_command(
-        "cat",
-        "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
-         /dev/*) while :; do head -c 65536 /dev/urandom; sleep 0.05; done;;\n\
-         *) exec /bin/cat \"$@\";;\nesac\n",
-    )?;
-    let kh = stack.pinned_known_hosts()?;
-    let mut e = stack.entry("db3", &kh);
-    e.disk = PathBuf::from(vg.lv());
-    e.extra = "snapshot = \"lvm\"\nsudo = true\n".into();
-    let ferry = stack.ferry(&stack.file_store("s"), &[e])?;
-    ferry.json(&["store", "init"])?;
+    let (_stack, vg, log, ferry) = small_lvm_host("db3", false, |h| {
+        h.install_command(
+            "cat",
+            "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
+             /dev/*) while :; do head -c 65536 /dev/urandom; sleep 0.05; done;;\n\
+             *) exec /bin/cat \"$@\";;\nesac\n",
+        )
+    })?;
 
     let mut child = ferry.spawn(&["capture", "db3"])?;
     let started = std::time::Instant::now();
@@ -207,11 +220,6 @@ fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
         calls.contains("lvremove -f"),
         "the snapshot must be removed on SIGTERM: {calls}"
     );
-    let left: Vec<_> = std::fs::read_dir(&vg.dir)?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert_eq!(left, vec![std::ffi::OsString::from("root")]);
-    assert_eq!(ferry.json(&["points", "db3"])?.as_array().unwrap().len(), 0);
+    only_origin_and_no_point(&vg, &ferry, "db3")?;
     Ok(())
 }
