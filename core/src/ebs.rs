@@ -7,7 +7,7 @@
 //! its parent, so an incremental snapshot writes only those.
 
 use crate::id::{ChunkId, ZeroIds};
-use crate::manifest::Manifest;
+use crate::manifest::{ChunkRef, Manifest};
 
 /// The EBS direct APIs' block size.
 pub const BLOCK_SIZE: u64 = 512 * 1024;
@@ -42,23 +42,39 @@ pub struct Block {
 
 /// The blocks of `m`, in order, each with the chunk pieces that fill it.
 pub fn blocks(m: &Manifest) -> Vec<Block> {
+    let n = m.meta.image_size.div_ceil(BLOCK_SIZE);
+    blocks_between(0, n, m.offsets())
+}
+
+/// Blocks `first..end` of an image, each with the pieces of `chunks` (image offset and
+/// chunk, in image order) that fill it; chunks outside the blocks are skipped, so a
+/// caller can hand over any superset (a segment of a locations object, say).
+pub fn blocks_between(
+    first: u64,
+    end: u64,
+    chunks: impl IntoIterator<Item = (u64, ChunkRef)>,
+) -> Vec<Block> {
     let mut zeros = ZeroIds::default();
-    let nblocks = m.meta.image_size.div_ceil(BLOCK_SIZE);
-    let mut out: Vec<Block> = (0..nblocks)
+    let mut out: Vec<Block> = (first..end)
         .map(|index| Block {
             index,
             pieces: Vec::new(),
             zero: true,
         })
         .collect();
-    for (offset, c) in m.offsets() {
+    let (lo, hi) = (first * BLOCK_SIZE, end * BLOCK_SIZE);
+    for (offset, c) in chunks {
+        let chunk_end = offset + u64::from(c.len);
+        if chunk_end <= lo || offset >= hi {
+            continue;
+        }
         let is_zero = zeros.id(c.len) == c.id;
-        let end = offset + u64::from(c.len);
-        let mut at = offset;
-        while at < end {
+        let mut at = offset.max(lo);
+        let stop = chunk_end.min(hi);
+        while at < stop {
             let b = at / BLOCK_SIZE;
-            let block_end = ((b + 1) * BLOCK_SIZE).min(end);
-            let block = &mut out[b as usize];
+            let block_end = ((b + 1) * BLOCK_SIZE).min(stop);
+            let block = &mut out[(b - first) as usize];
             block.pieces.push(Piece {
                 chunk: c.id,
                 chunk_offset: (at - offset) as u32,
@@ -91,15 +107,25 @@ impl Block {
 /// equal whatever chunks they were cut into. Blocks past the parent's end count as
 /// changed unless they are zero.
 pub fn changed_blocks(parent: &Manifest, child: &Manifest) -> Vec<u64> {
-    let old = blocks(parent);
-    blocks(child)
-        .into_iter()
-        .filter(|b| match old.get(b.index as usize) {
+    changed_between(&blocks(parent), &blocks(child))
+}
+
+/// [`changed_blocks`] over the same span of blocks of two images: `old` holds the
+/// parent's blocks of that span (fewer where the parent ends earlier).
+pub fn changed_between(old: &[Block], new: &[Block]) -> Vec<u64> {
+    let base = new.first().map_or(0, |b| b.index);
+    new.iter()
+        .filter(|b| match old.get((b.index - base) as usize) {
             Some(o) => o.content() != b.content(),
             None => !b.zero,
         })
         .map(|b| b.index)
         .collect()
+}
+
+/// Blocks of `blocks` that hold any data (EBS reads unwritten blocks as zeros).
+pub fn nonzero(blocks: &[Block]) -> Vec<u64> {
+    blocks.iter().filter(|b| !b.zero).map(|b| b.index).collect()
 }
 
 #[cfg(test)]
@@ -154,5 +180,19 @@ mod tests {
         let rest = vec![0u8; B / 2 - 10];
         let child = manifest(&[&d, &zb, &e, &rest]);
         assert_eq!(changed_blocks(&parent, &child), vec![1]);
+    }
+
+    #[test]
+    fn a_window_of_blocks_sees_the_same_pieces_as_the_whole_image() {
+        let chunks: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 300 * 1024]).collect();
+        let refs: Vec<&[u8]> = chunks.iter().map(|c| &c[..]).collect();
+        let m = manifest(&refs);
+        let all = blocks(&m);
+        let part = blocks_between(2, 4, m.offsets());
+        assert_eq!(part, all[2..4].to_vec());
+        // A parent that ends inside the window: the blocks past its end are changed.
+        assert_eq!(changed_between(&all[2..3], &part), vec![3]);
+        // Chunk 0 is zeros, but block 0 also holds chunk 1's bytes.
+        assert_eq!(nonzero(&all), (0..all.len() as u64).collect::<Vec<_>>());
     }
 }

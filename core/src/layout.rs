@@ -8,6 +8,7 @@ pub const PACKS: &str = "packs/";
 pub const INDEX: &str = "index/";
 pub const POINTS: &str = "points/";
 pub const LOCKS: &str = "locks/";
+pub const LOCATIONS: &str = "locations/";
 
 /// `packs/ab/abcdef...`: two hex digits of fan-out keep directories small.
 pub fn pack_key(id: &PackId) -> String {
@@ -32,6 +33,11 @@ pub fn points_prefix(host: &str) -> String {
 
 pub fn point_key(host: &str, point: &str) -> String {
     format!("{POINTS}{host}/{point}")
+}
+
+/// `locations/<host>/<point>`: where each chunk of the point is stored, by image range.
+pub fn locations_key(host: &str, point: &str) -> String {
+    format!("{LOCATIONS}{host}/{point}")
 }
 
 /// `locks/<id>`: one appliance's (or function's) lock on the store.

@@ -13,6 +13,7 @@
 //! - [`image_hash`]: the whole-image BLAKE3, hashed block by block in parallel.
 //! - [`index`]: index objects, mapping chunk id -> (pack, offset, length).
 //! - [`manifest`]: recovery-point manifests (the ordered chunk list of one image).
+//! - [`locations`]: per-point chunk-location objects, read one image range at a time.
 //! - [`delta`]: which byte ranges of an image differ from another point.
 //! - [`ebs`]: a point as 512 KiB EBS snapshot blocks; which blocks a child changes.
 //! - [`keys`]: every DynamoDB key family (`HOST#`, `POINT#`, `RUN#`, `DISCOVERY`).
@@ -33,6 +34,7 @@ pub mod index;
 pub mod instance_types;
 pub mod keys;
 pub mod layout;
+pub mod locations;
 pub mod manifest;
 pub mod pack;
 pub mod records;

@@ -17,6 +17,8 @@ use crate::id::ChunkId;
 pub const MAGIC: &[u8; 8] = b"FRYPOINT";
 pub const VERSION: u32 = 1;
 const ENTRY: usize = 36;
+/// A point's metadata is a few hundred bytes; more is damage.
+const MAX_META: usize = 1 << 20;
 
 /// How consistent the captured image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,6 +219,41 @@ impl Manifest {
         Ok(Manifest { meta, chunks })
     }
 
+    /// Decodes only the metadata, reading no further into the stored point than it: a
+    /// reader that needs no chunk list holds none.
+    pub fn decode_meta(object: &str, stored: &[u8]) -> Result<PointMeta, FormatError> {
+        use std::io::Read;
+        let bad =
+            |e: std::io::Error| FormatError::malformed(object, format!("not a zstd stream: {e}"));
+        let mut d = zstd::stream::read::Decoder::new(stored).map_err(bad)?;
+        let mut head = [0u8; 16];
+        d.read_exact(&mut head).map_err(bad)?;
+        if &head[..8] != MAGIC {
+            return Err(FormatError::BadMagic {
+                object: object.to_string(),
+                kind: "point",
+            });
+        }
+        let version = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+        if version > VERSION {
+            return Err(FormatError::UnsupportedVersion {
+                object: object.to_string(),
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let mlen = u32::from_le_bytes([head[12], head[13], head[14], head[15]]) as usize;
+        if mlen > MAX_META {
+            return Err(FormatError::malformed(object, "metadata longer than 1 MiB"));
+        }
+        let mut meta = vec![0u8; mlen];
+        d.read_exact(&mut meta).map_err(bad)?;
+        serde_json::from_slice(&meta).map_err(|source| FormatError::Json {
+            object: object.to_string(),
+            source,
+        })
+    }
+
     /// Each chunk with its byte offset in the image.
     pub fn offsets(&self) -> impl Iterator<Item = (u64, ChunkRef)> + '_ {
         let mut off = 0u64;
@@ -273,6 +310,8 @@ pub(crate) mod tests {
         let err = Manifest::decode("p", &bad.encode().unwrap()).unwrap_err();
         assert!(err.to_string().contains("image size"), "{err}");
         assert!(Manifest::decode("p", b"garbage").is_err());
+        assert_eq!(Manifest::decode_meta("p", &enc).unwrap(), m.meta);
+        assert!(Manifest::decode_meta("p", b"garbage").is_err());
     }
 
     #[test]

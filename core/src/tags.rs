@@ -7,5 +7,7 @@ pub const HOST: &str = "ferry:host";
 pub const POINT: &str = "ferry:point";
 /// A child snapshot's parent point.
 pub const PARENT_POINT: &str = "ferry:parent-point";
+/// The build attempt (execution name) that started a snapshot.
+pub const ATTEMPT: &str = "ferry:attempt";
 /// The run (execution name) that launched an instance.
 pub const RUN_ID: &str = "ferry:run-id";

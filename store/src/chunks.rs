@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use ferry_core::id::PackId;
-use ferry_core::index::ChunkIndex;
+use ferry_core::index::{BlobLocation, ChunkIndex};
 use ferry_core::layout;
 use ferry_core::pack::{open_blob, PackEntry};
 use ferry_core::ChunkId;
@@ -34,11 +34,20 @@ pub fn plan(
     index: &ChunkIndex,
     wanted: HashMap<ChunkId, Vec<u64>>,
 ) -> Result<Vec<Fetch>, RepoError> {
+    let located = wanted
+        .into_iter()
+        .map(|(id, offsets)| match index.get(&id) {
+            Some(loc) => Ok((*loc, offsets)),
+            None => Err(RepoError::MissingChunk { chunk: id }),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(plan_located(located))
+}
+
+/// Plans the reads of chunks whose locations are known (each with its image offsets).
+pub fn plan_located(wanted: impl IntoIterator<Item = (BlobLocation, Vec<u64>)>) -> Vec<Fetch> {
     let mut by_pack: HashMap<PackId, Vec<(PackEntry, Vec<u64>)>> = HashMap::new();
-    for (id, offsets) in wanted {
-        let Some(loc) = index.get(&id) else {
-            return Err(RepoError::MissingChunk { chunk: id });
-        };
+    for (loc, offsets) in wanted {
         by_pack
             .entry(loc.pack)
             .or_default()
@@ -76,7 +85,7 @@ pub fn plan(
         let first = f.blobs.iter().flat_map(|(_, o)| o.iter().copied()).min();
         (first, f.pack, f.offset)
     });
-    Ok(out)
+    out
 }
 
 thread_local! {

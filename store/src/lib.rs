@@ -9,6 +9,7 @@
 //! - [`repo`]: a store opened for use: its config, its chunk index, packs, points.
 //! - [`chunks`]: planning and opening reads of chunks (restores, image builds).
 //! - [`check`]: the store checks behind `ferry verify`.
+//! - [`locations`]: a point's chunk-location object, read one image range at a time.
 //! - [`lock`]: shared and exclusive store locks (prune, concurrent appliances).
 //! - [`error`]: the typed errors of [`repo`].
 
@@ -16,6 +17,7 @@ pub mod backend;
 pub mod check;
 pub mod chunks;
 pub mod error;
+pub mod locations;
 pub mod lock;
 pub mod repo;
 

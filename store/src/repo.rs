@@ -5,7 +5,7 @@ use bytes::Bytes;
 use ferry_core::id::PackId;
 use ferry_core::index::{ChunkIndex, IndexFile};
 use ferry_core::layout;
-use ferry_core::manifest::Manifest;
+use ferry_core::manifest::{Manifest, PointMeta};
 use ferry_core::pack::{self, FinishedPack, PackEntry, FOOTER_LEN};
 use ferry_core::repo_config::RepoConfig;
 use ferry_core::ChunkId;
@@ -223,6 +223,30 @@ impl Repository {
 
     /// The point named by `point` (its id or a unique suffix), or the newest of `host`.
     pub async fn resolve_point(&self, host: &str, point: Option<&str>) -> Result<Manifest> {
+        let id = self.resolve_point_id(host, point).await?;
+        self.read_point(host, &id).await
+    }
+
+    /// Like [`Repository::resolve_point`], but reads only the point's metadata.
+    pub async fn resolve_point_meta(&self, host: &str, point: Option<&str>) -> Result<PointMeta> {
+        let id = self.resolve_point_id(host, point).await?;
+        let key = layout::point_key(host, &id);
+        let bytes = match self.backend.get(&key).await {
+            Ok(b) => b,
+            Err(BackendError::NotFound { .. }) => {
+                return Err(RepoError::NoSuchPoint {
+                    host: host.to_string(),
+                    point: id,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Manifest::decode_meta(&key, &bytes)?)
+    }
+
+    /// The id of the point named by `point` (its id or a unique suffix), or of the
+    /// newest of `host`.
+    pub async fn resolve_point_id(&self, host: &str, point: Option<&str>) -> Result<String> {
         let ids = self.list_points(host).await?;
         let id = match point {
             // An empty suffix would match every point.
@@ -258,7 +282,7 @@ impl Repository {
                 host: host.to_string(),
             })?,
         };
-        self.read_point(host, &id).await
+        Ok(id)
     }
 
     /// Reads a byte range of a pack.

@@ -20,6 +20,12 @@ also answers a block size of 512 bytes where EBS has 524288; Ferry uses EBS's co
 but a client that believes the answer (coldsnap, the benchmark's peer) would write 1024
 times as many blocks, so the wrapper answers EBS's size.
 
+4. moto's StartSnapshot ignores ClientToken, and its PutSnapshotBlock writes into a
+snapshot that EC2 has deleted. EBS answers a repeated token with the snapshot the token
+first started (whatever became of it since), and refuses blocks for a snapshot that is
+gone (ResourceNotFoundException). A builder that reuses a token after a failed build
+therefore gets a dead snapshot back; the wrapper behaves the same so tests can see it.
+
 Then it runs moto's own server. It is used by the local stack only; product code never
 depends on it.
 
@@ -29,7 +35,9 @@ Usage: python3 ferry_moto.py [moto_server arguments]
 import sys
 
 from moto.core.responses import ActionResult
+from moto.core.exceptions import JsonRESTError
 from moto.ebs.models import EBSBackend
+from moto.ebs.responses import EBSResponse
 from moto.ec2.models.amis import Ami
 from moto.ec2.responses.amis import AmisResponse
 from moto.server import main
@@ -131,7 +139,50 @@ def _complete_snapshot(self, snapshot_id):
     return status
 
 
+class _ResourceNotFound(JsonRESTError):
+    code = 404
+
+    def __init__(self, message):
+        super().__init__("ResourceNotFoundException", message)
+
+
+_moto_start_snapshot_response = EBSResponse.start_snapshot
+_moto_put_block = EBSBackend.put_snapshot_block
+
+
+def _start_snapshot_response(self):
+    token = self._get_param("ClientToken")
+    tokens = self.ebs_backend.__dict__.setdefault("ferry_tokens", {})
+    sid = tokens.get(token) if token else None
+    if sid is not None:
+        snap = self.ebs_backend.snapshots[sid]
+        return ActionResult(
+            {
+                "SnapshotId": snap.snapshot_id,
+                "OwnerId": snap.account_id,
+                "Status": snap.status,
+                "StartTime": snap.start_time,
+                "VolumeSize": snap.volume_size,
+                "BlockSize": snap.block_size,
+                "Tags": snap.tags,
+                "Description": snap.description,
+            }
+        )
+    result = _moto_start_snapshot_response(self)
+    if token:
+        tokens[token] = result.result["SnapshotId"]
+    return result
+
+
+def _put_block(self, snapshot_id, *args, **kwargs):
+    if snapshot_id not in self.ec2_backend.snapshots:
+        raise _ResourceNotFound(f"The snapshot '{snapshot_id}' does not exist.")
+    return _moto_put_block(self, snapshot_id, *args, **kwargs)
+
+
 EBSBackend.start_snapshot = _start_snapshot
+EBSResponse.start_snapshot = _start_snapshot_response
+EBSBackend.put_snapshot_block = _put_block
 EBSBackend.complete_snapshot = _complete_snapshot
 AmisResponse.register_image = _register_image
 sfn_task.StateTaskServiceSfn._normalise_parameters = _sfn_normalise

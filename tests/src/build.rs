@@ -12,19 +12,25 @@ use futures::{stream, StreamExt, TryStreamExt};
 /// The Map's parallelism (`MaxConcurrency` of WriteBlocks).
 pub const MAP_CONCURRENCY: usize = 8;
 
-/// Builds the image of `host`'s newest point.
-pub async fn build(c: &Cloud, repo: &Repository, host: &str) -> Result<(Plan, BuildImageResult)> {
+/// Builds the image of `host`'s newest point, as build attempt `attempt`.
+pub async fn build(
+    c: &Cloud,
+    repo: &Repository,
+    host: &str,
+    attempt: &str,
+) -> Result<(Plan, BuildImageResult)> {
     let plan = steps::plan(
         c,
         repo,
         PlanRequest {
             host: host.into(),
             point: None,
+            attempt: attempt.into(),
         },
     )
     .await?;
-    let writes = stream::iter(plan.ranges.iter().cloned())
-        .map(|r| steps::write(c, repo, r.range))
+    let writes = stream::iter(plan.ranges.iter().filter_map(|&r| plan.write(r)))
+        .map(|r| async move { steps::write(c, repo, r).await.map(|w| w.blocks_written) })
         .buffer_unordered(MAP_CONCURRENCY)
         .try_collect::<Vec<_>>()
         .await?;

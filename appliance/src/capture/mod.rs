@@ -1,7 +1,8 @@
 //! `ferry capture`: one host's disk into a new recovery point.
 //!
 //! Order of writes is what makes a capture crash-safe: packs first (by the pipeline),
-//! then one index object naming them, then the point. A point therefore exists only when
+//! then one index object naming them, then the point's locations object (where each of its
+//! chunks is, for image builds), then the point. A point therefore exists only when
 //! everything it names is durable; a capture killed earlier leaves packs that the next
 //! capture finds (see [`ferry_store::repo::Repository::load_index`]) and does not upload again.
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ferry_core::index::IndexFile;
+use ferry_core::index::{ChunkIndex, IndexFile};
 use ferry_core::manifest::{point_id, CaptureStats, Consistency, Manifest, PointMeta};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -83,7 +84,7 @@ pub async fn capture_host(
             let bar = bar(progress, &h.name, size, &counters);
             let src = source::local_read(h)?;
             let r = tokio::select! {
-                r = pipeline::run(src, repo.clone(), index, counters.clone()) => r,
+                r = pipeline::run(src, repo.clone(), index.clone(), counters.clone()) => r,
                 _ = opts.shutdown.requested() => Err(anyhow::anyhow!("interrupted")),
             };
             bar.finish();
@@ -94,7 +95,7 @@ pub async fn capture_host(
             let machine = source::machine_facts(&session, &h.name).await;
             let sink = Sink {
                 repo: repo.clone(),
-                index,
+                index: index.clone(),
                 counters: counters.clone(),
             };
             let r = capture_remote(&session, h, &point, sink, progress, &opts.shutdown).await;
@@ -106,10 +107,11 @@ pub async fn capture_host(
     let out = result
         .with_context(|| format!("capture of host {} failed; no point was written", h.name))?;
 
-    let index_bytes = if out.packs.is_empty() {
+    let written = IndexFile { packs: out.packs };
+    let index_bytes = if written.packs.is_empty() {
         0
     } else {
-        repo.write_index(&IndexFile { packs: out.packs }).await?
+        repo.write_index(&written).await?
     };
     let c = &counters;
     let mut stats = CaptureStats {
@@ -140,7 +142,14 @@ pub async fn capture_host(
     // The point's own size counts as uploaded metadata; its encoded length barely
     // depends on the number, so one re-encode settles it.
     let manifest_len = manifest.encode()?.len() as u64;
-    manifest.meta.stats.bytes_uploaded += manifest_len;
+    let mut new_chunks = ChunkIndex::default();
+    new_chunks.add_file(&written);
+    let locations = ferry_store::locations::encode(&manifest, |id| {
+        index.get(id).or_else(|| new_chunks.get(id)).copied()
+    })?;
+    drop((index, new_chunks, written));
+    manifest.meta.stats.bytes_uploaded += manifest_len + locations.len() as u64;
+    repo.write_locations(&manifest, locations).await?;
     let (key, _) = repo.write_point(&manifest).await?;
     if let Some(db) = records {
         db.put_host(h, host_key.as_deref(), &point)

@@ -15,21 +15,32 @@ pub enum BuildImageRequest {
     Abandon(AbandonRequest),
 }
 
-/// The `plan` step's request; also the build-image state machine's input, which the
-/// definition hands to `plan` as it is.
+/// The build-image state machine's input (what `ferry image` and `capture --image`
+/// start it with).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PlanRequest {
+pub struct BuildImageInput {
     pub host: String,
     /// Default: the host's newest point.
     #[serde(default)]
     pub point: Option<String>,
 }
 
-/// The build-image state machine's input.
-pub type BuildImageInput = PlanRequest;
+/// The `plan` step's request: the execution's input and the execution's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    pub host: String,
+    #[serde(default)]
+    pub point: Option<String>,
+    /// This build attempt (the execution's name): a snapshot started by an attempt is
+    /// that attempt's own, so a retried step finds it and a new attempt after a failed
+    /// one starts afresh instead of reusing a dead snapshot.
+    pub attempt: String,
+}
 
-/// Blocks `first..end` of the point's image into `snapshot_id`.
+/// Blocks of range `range` (`range * range_blocks ..`, up to the image's end) of the
+/// point's image into `snapshot_id`. The Map builds it from the plan and the item.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteRange {
@@ -39,29 +50,30 @@ pub struct WriteRange {
     /// The parent point whose snapshot `snapshot_id` names as parent: only blocks that
     /// differ from it are written.
     pub parent_point: Option<String>,
-    pub first: u64,
-    pub end: u64,
-    /// Blocks in the range that may differ (before comparing bytes); for the operator.
-    #[serde(default)]
-    pub candidates: u64,
+    pub range: u32,
+    pub range_blocks: u64,
 }
 
-/// One Map item: a whole `write` request, so the Map passes each item to the function
-/// unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RangeItem {
-    pub action: &'static str,
-    #[serde(flatten)]
-    pub range: WriteRange,
-}
-
-impl RangeItem {
-    pub fn new(range: WriteRange) -> Self {
-        RangeItem {
-            action: "write",
-            range,
-        }
+impl WriteRange {
+    /// The block indexes `first..end` this range covers in an image of `blocks_total`.
+    pub fn blocks(&self, blocks_total: u64) -> (u64, u64) {
+        let first = u64::from(self.range) * self.range_blocks;
+        (
+            first.min(blocks_total),
+            (first + self.range_blocks).min(blocks_total),
+        )
     }
+}
+
+/// At most this many Map items, however large the image: ranges grow instead. With the
+/// items (range numbers) and the Map's results (block counts) both in the execution's
+/// state, this keeps it far below Step Functions' 256 KiB, up to EBS's 64 TiB.
+pub const MAX_RANGES: u64 = 10_000;
+
+/// Blocks per range for an image of `blocks_total`: `wanted`, or more when the image
+/// would otherwise need more than [`MAX_RANGES`] ranges.
+pub fn range_blocks(blocks_total: u64, wanted: u64) -> u64 {
+    wanted.max(1).max(blocks_total.div_ceil(MAX_RANGES))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -71,11 +83,28 @@ pub struct Plan {
     /// The snapshot being built (or already built). `None` only when the AMI exists.
     pub snapshot_id: Option<String>,
     pub parent_snapshot_id: Option<String>,
+    pub parent_point: Option<String>,
     pub image_id: Option<String>,
     pub blocks_total: u64,
     /// Blocks the ranges may write (before comparing bytes).
     pub blocks_planned: u64,
-    pub ranges: Vec<RangeItem>,
+    pub range_blocks: u64,
+    /// The Map's items: the numbers of the ranges that hold blocks to write.
+    pub ranges: Vec<u32>,
+}
+
+impl Plan {
+    /// The `write` request of one Map item, as the definition's `ItemSelector` makes it.
+    pub fn write(&self, range: u32) -> Option<WriteRange> {
+        Some(WriteRange {
+            host: self.host.clone(),
+            point: self.point.clone(),
+            snapshot_id: self.snapshot_id.clone()?,
+            parent_point: self.parent_point.clone(),
+            range,
+            range_blocks: self.range_blocks,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,9 +120,9 @@ pub struct FinishRequest {
     pub snapshot_id: Option<String>,
     #[serde(default)]
     pub parent_snapshot_id: Option<String>,
-    /// The Map's results.
+    /// The Map's results: blocks written by each range.
     #[serde(default)]
-    pub writes: Vec<Written>,
+    pub writes: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,55 +162,62 @@ pub struct ImageReady {
     pub blocks_written: u64,
 }
 
-/// Splits blocks `0..total` into ranges of `per` block indexes, keeping only ranges
-/// that hold at least one of `candidates` (sorted); returns `(first, end, count)`.
-pub fn split_ranges(candidates: &[u64], total: u64, per: u64) -> Vec<(u64, u64, u64)> {
-    let per = per.max(1);
-    let mut out: Vec<(u64, u64, u64)> = Vec::new();
-    for &b in candidates.iter().filter(|&&b| b < total) {
-        let first = b / per * per;
-        match out.last_mut() {
-            Some(r) if r.0 == first => r.2 += 1,
-            _ => out.push((first, (first + per).min(total), 1)),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn ranges_cover_every_candidate_once_and_skip_empty_spans() {
-        let c = [0, 1, 5, 300, 301, 1023];
-        assert_eq!(
-            split_ranges(&c, 1024, 256),
-            vec![(0, 256, 3), (256, 512, 2), (768, 1024, 1)]
-        );
-        assert_eq!(split_ranges(&c, 1000, 4096), vec![(0, 1000, 5)]);
-        assert!(split_ranges(&[], 10, 4).is_empty());
+    fn ranges_grow_so_that_the_state_stays_small_up_to_64_tib() {
+        assert_eq!(range_blocks(1000, 4096), 4096);
+        assert_eq!(range_blocks(1000, 0), 1);
+        // EBS's largest volume, every block written.
+        let total = (64u64 << 40) / (512 << 10);
+        let per = range_blocks(total, 4096);
+        let n = total.div_ceil(per);
+        assert!(n <= MAX_RANGES, "{n} ranges");
+        let plan = Plan {
+            host: "h".repeat(64),
+            point: "20261124T120000Z-00000001".into(),
+            snapshot_id: Some("snap-0123456789abcdef0".into()),
+            parent_snapshot_id: Some("snap-0123456789abcdef1".into()),
+            parent_point: Some("20261124T110000Z-00000001".into()),
+            image_id: None,
+            blocks_total: total,
+            blocks_planned: total,
+            range_blocks: per,
+            ranges: (0..n as u32).collect(),
+        };
+        let writes: Vec<u64> = vec![per; n as usize];
+        let state =
+            serde_json::to_vec(&plan).unwrap().len() + serde_json::to_vec(&writes).unwrap().len();
+        assert!(state < 200 << 10, "plan and results take {state} bytes");
+        // The last range ends at the image's end.
+        let last = plan.write(n as u32 - 1).unwrap().blocks(total);
+        assert_eq!(last.1, total);
+        assert!(last.0 < last.1);
     }
 
     #[test]
     fn requests_read_as_the_state_machine_sends_them() {
         let r: BuildImageRequest =
-            serde_json::from_str(r#"{"action":"plan","host":"web1","point":null}"#).unwrap();
+            serde_json::from_str(r#"{"action":"plan","host":"web1","point":null,"attempt":"a"}"#)
+                .unwrap();
         assert!(matches!(r, BuildImageRequest::Plan(p) if p.host == "web1" && p.point.is_none()));
-        let range = WriteRange {
-            host: "web1".into(),
-            point: "p2".into(),
-            snapshot_id: "snap-1".into(),
-            parent_point: Some("p1".into()),
-            first: 0,
-            end: 256,
-            candidates: 7,
-        };
-        let item = serde_json::to_value(RangeItem::new(range.clone())).unwrap();
-        assert_eq!(item["action"], "write");
-        // The Map hands the item over as it is.
+        assert!(
+            serde_json::from_str::<BuildImageRequest>(r#"{"action":"plan","host":"web1"}"#)
+                .is_err(),
+            "a plan without its attempt"
+        );
+        // What the definition's ItemSelector makes of the plan and one item.
+        let item = serde_json::json!({
+            "action": "write", "host": "web1", "point": "p2", "snapshot_id": "snap-1",
+            "parent_point": "p1", "range": 3, "range_blocks": 256
+        });
         let back: BuildImageRequest = serde_json::from_value(item).unwrap();
-        assert!(matches!(back, BuildImageRequest::Write(w) if w == range));
+        let BuildImageRequest::Write(w) = back else {
+            panic!("not a write")
+        };
+        assert_eq!(w.blocks(1000), (768, 1000));
         let bad = serde_json::from_str::<BuildImageRequest>(r#"{"action":"plan","hots":"x"}"#);
         assert!(bad.is_err());
     }

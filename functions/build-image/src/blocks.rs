@@ -1,12 +1,12 @@
-//! 512 KiB EBS blocks from the store: assembled from a point's chunks (each checked on
-//! the way), and written with their SHA-256 and bounded concurrency.
+//! 512 KiB EBS blocks from the store: assembled from a point's located chunks (each
+//! checked on the way), and written with their SHA-256 and bounded concurrency.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use ferry_core::ebs::BLOCK_SIZE;
-use ferry_core::index::ChunkIndex;
-use ferry_core::manifest::{ChunkRef, Manifest};
+use ferry_core::index::BlobLocation;
+use ferry_core::locations::Located;
 use ferry_core::ChunkId;
 use ferry_fn::StepError;
 use ferry_store::{RepoError, Repository};
@@ -20,41 +20,22 @@ pub const PUT_CONCURRENCY: usize = 16;
 /// Concurrent pack reads while assembling.
 const FETCH_CONCURRENCY: usize = 4;
 
-/// A point's manifest with its chunks placed at their image offsets.
-pub struct Placed<'a> {
-    pub m: &'a Manifest,
-    pub placements: Vec<(u64, ChunkRef)>,
-}
-
-impl<'a> Placed<'a> {
-    pub fn new(m: &'a Manifest) -> Self {
-        Placed {
-            m,
-            placements: m.offsets().collect(),
-        }
-    }
-}
-
 /// The bytes of blocks `window`, read from the store (each chunk checked on the way).
+/// `records` are the located chunks of the image around the window (any superset).
 pub async fn assemble(
     repo: &Repository,
-    index: &ChunkIndex,
-    p: &Placed<'_>,
+    records: &[Located],
+    image_size: u64,
     window: &[u64],
 ) -> Result<BTreeMap<u64, Vec<u8>>, StepError> {
-    let mut wanted: HashMap<ChunkId, Vec<u64>> = HashMap::new();
+    let mut wanted: HashMap<ChunkId, (BlobLocation, Vec<u64>)> = HashMap::new();
     for &b in window {
-        let (start, end) = (
-            b * BLOCK_SIZE,
-            ((b + 1) * BLOCK_SIZE).min(p.m.meta.image_size),
-        );
-        let first = p
-            .placements
-            .partition_point(|(o, c)| o + u64::from(c.len) <= start);
-        for (o, c) in p.placements[first..].iter().take_while(|(o, _)| *o < end) {
-            let offs = wanted.entry(c.id).or_default();
-            if !offs.contains(o) {
-                offs.push(*o);
+        let (start, end) = (b * BLOCK_SIZE, ((b + 1) * BLOCK_SIZE).min(image_size));
+        let first = records.partition_point(|l| l.end() <= start);
+        for l in records[first..].iter().take_while(|l| l.at < end) {
+            let (_, offs) = wanted.entry(l.chunk.id).or_insert((l.loc, Vec::new()));
+            if !offs.contains(&l.at) {
+                offs.push(l.at);
             }
         }
     }
@@ -64,7 +45,7 @@ pub async fn assemble(
             .map(|&b| (b, vec![0u8; BLOCK_SIZE as usize]))
             .collect::<BTreeMap<_, _>>(),
     );
-    let fetches = ferry_store::chunks::plan(index, wanted).map_err(repo_error)?;
+    let fetches = ferry_store::chunks::plan_located(wanted.into_values());
     stream::iter(fetches)
         .map(|f| {
             let bufs = &bufs;

@@ -16,6 +16,7 @@ use ferry_core::manifest::BootMode;
 use ferry_fn::{sdk_error, StepError};
 use sha2::{Digest, Sha256};
 
+pub use ferry_core::tags::ATTEMPT as ATTEMPT_TAG;
 pub use ferry_core::tags::HOST as HOST_TAG;
 /// On a snapshot: the point whose snapshot it names as parent, or [`NO_PARENT`]. A
 /// later try that finds the snapshot unfinished writes the same blocks again.
@@ -59,9 +60,15 @@ pub struct FoundSnapshot {
     pub parent_point: Option<String>,
 }
 
-/// The snapshot tagged with `point`: a completed one first, else one still being
-/// written (an earlier try that was interrupted; rewriting its blocks is harmless).
-pub async fn find_snapshot(c: &Cloud, point: &str) -> Result<Option<FoundSnapshot>, StepError> {
+/// The snapshot tagged with `point`: a completed one (any attempt's), else one that
+/// `attempt` started and that is still being written (a retried step; rewriting its
+/// blocks is harmless). Another attempt's unfinished snapshot is never reused: it may be
+/// dead (a failed build), and EBS would refuse its blocks.
+pub async fn find_snapshot(
+    c: &Cloud,
+    point: &str,
+    attempt: &str,
+) -> Result<Option<FoundSnapshot>, StepError> {
     let out = c
         .ec2
         .describe_snapshots()
@@ -75,18 +82,20 @@ pub async fn find_snapshot(c: &Cloud, point: &str) -> Result<Option<FoundSnapsho
         .send()
         .await
         .map_err(|e| sdk_error("DescribeSnapshots", point, e))?;
+    let tag = |s: &aws_sdk_ec2::types::Snapshot, key: &str| {
+        s.tags()
+            .iter()
+            .find(|t| t.key() == Some(key))
+            .and_then(|t| t.value())
+            .map(str::to_string)
+    };
     let pick = |want: &str| {
         out.snapshots()
             .iter()
+            .filter(|s| want == "completed" || tag(s, ATTEMPT_TAG).as_deref() == Some(attempt))
             .find(|s| s.state().map(|st| st.as_str()) == Some(want))
             .and_then(|s| {
-                let parent = s
-                    .tags()
-                    .iter()
-                    .find(|t| t.key() == Some(PARENT_TAG))
-                    .and_then(|t| t.value())
-                    .filter(|v| *v != NO_PARENT)
-                    .map(str::to_string);
+                let parent = tag(s, PARENT_TAG).filter(|v| v != NO_PARENT);
                 Some(FoundSnapshot {
                     id: s.snapshot_id()?.to_string(),
                     completed: want == "completed",
@@ -186,13 +195,23 @@ pub async fn record_image(
 pub struct NewSnapshot<'a> {
     pub point: &'a str,
     pub host: &'a str,
+    /// The build attempt: with the point, it makes the idempotency token.
+    pub attempt: &'a str,
     pub size_gib: i64,
     /// (parent snapshot, parent point): the new snapshot is its child.
     pub parent: Option<(&'a str, &'a str)>,
 }
 
-/// Starts the point's snapshot with the EBS direct APIs, tagged with its point, host
-/// and parent point; returns its id.
+/// StartSnapshot's idempotency token: the same for every retry of one attempt's call
+/// (EBS answers it with the snapshot it started), new for every attempt (a build after
+/// a failed one must not get the failed one's snapshot back). At most 64 characters.
+pub fn client_token(point: &str, attempt: &str) -> String {
+    let id = ferry_core::ChunkId::of(format!("{point}\n{attempt}").as_bytes());
+    id.to_hex()[..48].to_string()
+}
+
+/// Starts the point's snapshot with the EBS direct APIs, tagged with its point, host,
+/// attempt and parent point; returns its id.
 pub async fn start_snapshot(c: &Cloud, s: &NewSnapshot<'_>) -> Result<String, StepError> {
     let tag = |k: &str, v: &str| EbsTag::builder().key(k).value(v).build();
     let started = c
@@ -200,11 +219,12 @@ pub async fn start_snapshot(c: &Cloud, s: &NewSnapshot<'_>) -> Result<String, St
         .start_snapshot()
         .volume_size(s.size_gib)
         .set_parent_snapshot_id(s.parent.map(|(sid, _)| sid.to_string()))
-        .client_token(s.point)
+        .client_token(client_token(s.point, s.attempt))
         .timeout(60)
         .description(format!("Ferry point {} of host {}", s.point, s.host))
         .tags(tag(POINT_TAG, s.point))
         .tags(tag(HOST_TAG, s.host))
+        .tags(tag(ATTEMPT_TAG, s.attempt))
         .tags(tag(
             PARENT_TAG,
             s.parent.map(|(_, pp)| pp).unwrap_or(NO_PARENT),

@@ -14,5 +14,6 @@
 pub mod blocks;
 pub mod cloud;
 pub mod handler;
+pub mod spans;
 pub mod steps;
 pub mod store;

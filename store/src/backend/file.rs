@@ -73,6 +73,13 @@ impl FileBackend {
         blocking("get", key, move || read_range(&path, offset, len)).await
     }
 
+    pub async fn size(&self, key: &str) -> Result<u64, BackendError> {
+        tokio::fs::metadata(self.path(key))
+            .await
+            .map(|m| m.len())
+            .map_err(io("stat", key))
+    }
+
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
         let (root, p) = (self.root.clone(), prefix.to_string());
         blocking("list", prefix, move || {

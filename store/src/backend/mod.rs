@@ -77,6 +77,14 @@ impl Backend {
         }
     }
 
+    /// The size of an object, without reading it.
+    pub async fn size(&self, key: &str) -> Result<u64, BackendError> {
+        match self {
+            Backend::File(b) => b.size(key).await,
+            Backend::S3(b) => b.size(key).await,
+        }
+    }
+
     /// Removes an object (prune, lock release); one already gone is not an error.
     pub async fn remove(&self, key: &str) -> Result<(), BackendError> {
         match self {

@@ -109,6 +109,19 @@ impl S3Backend {
         Ok(body.into_bytes())
     }
 
+    /// The size of an object, without reading it.
+    pub async fn size(&self, key: &str) -> Result<u64, BackendError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(|e| s3_error("HeadObject", key, e))?;
+        Ok(out.content_length().unwrap_or(0).max(0) as u64)
+    }
+
     pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, BackendError> {
         let mut pages = self
             .client

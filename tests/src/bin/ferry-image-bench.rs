@@ -44,7 +44,7 @@ struct Build {
 
 async fn ferry_build(cloud: &Cloud, repo: &Repository, host: &str) -> Result<Build> {
     let start = Instant::now();
-    let (_, done) = ferry_tests::build::build(cloud, repo, host).await?;
+    let (_, done) = ferry_tests::build::build(cloud, repo, host, "bench").await?;
     Ok(Build {
         wall_s: start.elapsed().as_secs_f64(),
         blocks: done.blocks_written,

@@ -5,7 +5,9 @@
 
 use anyhow::Result;
 use ferry_core::keys;
+use ferry_core::steps::build_image::{AbandonRequest, PlanRequest};
 use ferry_fn_build_image::cloud::Cloud;
+use ferry_fn_build_image::steps;
 use ferry_store::{Backend, Repository};
 use ferry_tests::build::build;
 use ferry_tests::disk;
@@ -36,7 +38,16 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     let cfg = moto.sdk_config().await;
     let cloud = Cloud::new(&cfg, Some(TABLE.into()), 128);
     let repo = Repository::open(Backend::open_with(store, &cfg)?).await?;
-    let (plan, r1) = build(&cloud, &repo, "app1").await?;
+    // A point captured before locations objects existed: the first build writes it.
+    let p1_id = p1["point"].as_str().unwrap();
+    let locations = ferry_core::layout::locations_key("app1", p1_id);
+    assert!(repo.backend.size(&locations).await? > 0, "capture wrote it");
+    repo.backend.remove(&locations).await?;
+    let (plan, r1) = build(&cloud, &repo, "app1", "first").await?;
+    assert!(
+        repo.backend.size(&locations).await? > 0,
+        "the build wrote it again"
+    );
     assert_eq!(r1.point, p1["point"].as_str().unwrap());
     assert!(plan.parent_snapshot_id.is_none());
     assert!(
@@ -75,7 +86,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     assert_eq!(item["Item"]["image_id"]["S"], r1.image_id.as_str());
 
     // A retry finds the image: nothing to write, the same ids.
-    let (again_plan, again) = build(&cloud, &repo, "app1").await?;
+    let (again_plan, again) = build(&cloud, &repo, "app1", "again").await?;
     assert!(again_plan.ranges.is_empty());
     assert_eq!(again_plan.image_id.as_deref(), Some(r1.image_id.as_str()));
     assert_eq!(
@@ -86,7 +97,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     // A day of changes, a new point, a child snapshot.
     disk::copy(&changed, &disk_path)?;
     ferry.json(&["capture", "app1"])?;
-    let (plan2, r2) = build(&cloud, &repo, "app1").await?;
+    let (plan2, r2) = build(&cloud, &repo, "app1", "child").await?;
     assert_eq!(
         plan2.parent_snapshot_id.as_deref(),
         Some(r1.snapshot_id.as_str())
@@ -111,5 +122,65 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
         "child snapshot: {} blocks written, {differ} differ",
         r2.blocks_written
     );
+    Ok(())
+}
+
+/// Defect 2 of the hardening issue: the snapshot's idempotency token was the point id,
+/// so after a failed build (its snapshot deleted) every rebuild got the dead snapshot
+/// back from EBS and failed. Now a retried step of one attempt gets its own snapshot
+/// back and a new attempt starts a new one.
+#[tokio::test]
+async fn a_build_after_a_failed_one_succeeds() -> Result<()> {
+    let (base, _) = disk::workload()?;
+    let stack = Stack::new()?.with_moto()?;
+    let moto = stack.moto.as_ref().unwrap();
+    let disk_path = stack.path().join("db1.img");
+    disk::copy(&base, &disk_path)?;
+    let entry = HostEntry {
+        name: "db1".into(),
+        ssh: None,
+        identity: None,
+        disk: disk_path.clone(),
+        known_hosts: None,
+        extra: String::new(),
+    };
+    let store = "s3://ferry-store/retry";
+    let ferry = stack.ferry(store, &[entry])?;
+    ferry.json(&["store", "init"])?;
+    ferry.json(&["capture", "db1"])?;
+    let cfg = moto.sdk_config().await;
+    let cloud = Cloud::new(&cfg, None, 128);
+    let repo = Repository::open(Backend::open_with(store, &cfg)?).await?;
+    let plan_of = |attempt: &str| PlanRequest {
+        host: "db1".into(),
+        point: None,
+        attempt: attempt.into(),
+    };
+
+    // Attempt 1 starts its snapshot; a retried plan step gets the same one back.
+    let first = steps::plan(&cloud, &repo, plan_of("attempt-1")).await?;
+    let again = steps::plan(&cloud, &repo, plan_of("attempt-1")).await?;
+    assert_eq!(first.snapshot_id, again.snapshot_id);
+    // It fails; its clean-up deletes the unfinished snapshot.
+    let gone = steps::abandon(
+        &cloud,
+        AbandonRequest {
+            snapshot_id: first.snapshot_id.clone(),
+        },
+    )
+    .await?;
+    assert_eq!(gone.deleted, first.snapshot_id);
+
+    // The next attempt builds on a new snapshot, to the end.
+    let (plan, done) = build(&cloud, &repo, "db1", "attempt-2").await?;
+    assert_ne!(plan.snapshot_id, first.snapshot_id);
+    assert!(done.blocks_written > 0);
+    let snaps = moto.aws(&[
+        "ec2",
+        "describe-snapshots",
+        "--snapshot-ids",
+        &done.snapshot_id,
+    ])?;
+    assert_eq!(snaps["Snapshots"][0]["State"], "completed");
     Ok(())
 }
