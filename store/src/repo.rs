@@ -227,21 +227,32 @@ impl Repository {
         self.read_point(host, &id).await
     }
 
-    /// Like [`Repository::resolve_point`], but reads only the point's metadata.
+    /// Like [`Repository::resolve_point`], but reads only the point's metadata: the
+    /// start of the point object (one zstd block holds far more than the metadata), and
+    /// the whole object only when that is not enough.
     pub async fn resolve_point_meta(&self, host: &str, point: Option<&str>) -> Result<PointMeta> {
+        const HEAD: u64 = 256 << 10;
         let id = self.resolve_point_id(host, point).await?;
         let key = layout::point_key(host, &id);
-        let bytes = match self.backend.get(&key).await {
-            Ok(b) => b,
-            Err(BackendError::NotFound { .. }) => {
-                return Err(RepoError::NoSuchPoint {
-                    host: host.to_string(),
-                    point: id,
-                })
-            }
-            Err(e) => return Err(e.into()),
+        let missing = |e: BackendError| match e {
+            BackendError::NotFound { .. } => RepoError::NoSuchPoint {
+                host: host.to_string(),
+                point: id.clone(),
+            },
+            e => e.into(),
         };
-        Ok(Manifest::decode_meta(&key, &bytes)?)
+        let head = self
+            .backend
+            .get_range(&key, 0, HEAD)
+            .await
+            .map_err(missing)?;
+        match Manifest::decode_meta(&key, &head) {
+            Err(_) if head.len() as u64 == HEAD => {
+                let all = self.backend.get(&key).await.map_err(missing)?;
+                Ok(Manifest::decode_meta(&key, &all)?)
+            }
+            r => Ok(r?),
+        }
     }
 
     /// The id of the point named by `point` (its id or a unique suffix), or of the

@@ -28,4 +28,5 @@ pub mod router;
 pub mod sample_disk;
 pub mod sshd;
 pub mod stack;
+pub mod synth;
 pub mod testbed;
