@@ -7,13 +7,13 @@
 //! An index object is written only after every pack it lists is durable. Its own key is
 //! the BLAKE3 of its bytes, so writing it twice is harmless.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::FormatError;
 use crate::id::{ChunkId, PackId};
-use crate::pack::{decode_entries, encode_entries, PackEntry, ENTRY_LEN};
+use crate::pack::{decode_entries, encode_entries, PackEntry, ENTRY_LEN, FOOTER_LEN};
 
 pub const MAGIC: &[u8; 8] = b"FRYINDX\0";
 pub const VERSION: u32 = 1;
@@ -94,12 +94,21 @@ pub struct BlobLocation {
 #[derive(Debug, Default)]
 pub struct ChunkIndex {
     chunks: HashMap<ChunkId, BlobLocation>,
-    packs: HashSet<PackId>,
+    /// Each pack with the size its entries imply (blobs, entry table and footer).
+    packs: HashMap<PackId, u64>,
 }
 
 impl ChunkIndex {
     pub fn add_pack(&mut self, pack: PackId, entries: &[PackEntry]) {
-        self.packs.insert(pack);
+        let data_end = entries
+            .iter()
+            .map(|e| e.offset.saturating_add(u64::from(e.stored_len)))
+            .max()
+            .unwrap_or(0);
+        let size = data_end
+            .saturating_add((entries.len() * ENTRY_LEN) as u64)
+            .saturating_add(FOOTER_LEN as u64);
+        self.packs.insert(pack, size);
         for e in entries {
             // The first location wins: any copy is as good as another.
             self.chunks
@@ -123,7 +132,12 @@ impl ChunkIndex {
     }
 
     pub fn has_pack(&self, pack: &PackId) -> bool {
-        self.packs.contains(pack)
+        self.packs.contains_key(pack)
+    }
+
+    /// The size a pack's object must have, by its index entries.
+    pub fn pack_size(&self, pack: &PackId) -> Option<u64> {
+        self.packs.get(pack).copied()
     }
 
     pub fn pack_count(&self) -> usize {

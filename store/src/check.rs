@@ -1,15 +1,23 @@
 //! Store checks (`ferry verify`): are the points restorable, like `restic check`.
 //! Here, not in the appliance, so that a function can run the same checks.
 //!
-//! Always: every point decodes, every chunk it names is indexed, every pack the index
-//! names exists with a sane size. With `--read-data`: every pack a checked point uses is
-//! read whole, its id and trailer checked, and every chunk in it decompressed and hashed.
+//! Always: every index object matches its name and decodes (a damaged one is named; its
+//! packs are read through their trailers), every pack's trailer is readable, every
+//! point decodes, every chunk it names is indexed, every pack a point uses exists with
+//! exactly the size its index entries say, and every point's locations object (what
+//! image builds read) lists the point's chunks at their offsets in packs that exist.
+//! With `--read-data`: every pack a checked point uses is read whole, its id and trailer
+//! checked, each chunk's index entry compared with the trailer's, and every chunk read
+//! where the index says (as restore reads it), decompressed and hashed.
 
 use std::collections::{BTreeSet, HashMap};
 
 use ferry_core::id::PackId;
+use ferry_core::index::ChunkIndex;
 use ferry_core::layout;
-use ferry_core::pack::{open_blob, parse_trailer};
+use ferry_core::locations::Dedup;
+use ferry_core::manifest::Manifest;
+use ferry_core::pack::{open_blob, parse_trailer, PackEntry};
 use ferry_core::ChunkId;
 use futures::{stream, StreamExt};
 use serde::Serialize;
@@ -34,7 +42,14 @@ pub async fn verify(
     read_data: bool,
 ) -> Result<VerifyReport, RepoError> {
     let mut report = VerifyReport::default();
-    let index = repo.read_index().await?.index;
+    let loaded = repo.read_index().await?;
+    for d in &loaded.damaged {
+        report.errors.push(format!(
+            "{}: {} (skipped; a capture re-indexes its packs and removes it)",
+            d.key, d.reason
+        ));
+    }
+    let index = loaded.index;
     let packs: HashMap<PackId, u64> = repo
         .list_packs()
         .await?
@@ -58,6 +73,12 @@ pub async fn verify(
                 }
             };
             report.points_checked += 1;
+            match check_locations(repo, &m, &index, &packs).await {
+                Ok(errs) => report.errors.extend(errs),
+                Err(e) => report
+                    .errors
+                    .push(format!("locations of point {host}/{id}: {e}")),
+            }
             let mut missing = 0;
             for c in &m.chunks {
                 match index.get(&c.id) {
@@ -84,18 +105,35 @@ pub async fn verify(
         }
     }
     report.chunks_checked = used_chunks.len();
+    // Each used pack's index entries, as restore reads them.
+    let mut by_pack: HashMap<PackId, Vec<PackEntry>> = HashMap::new();
+    for c in &used_chunks {
+        if let Some(loc) = index.get(c) {
+            by_pack.entry(loc.pack).or_default().push(loc.entry);
+        }
+    }
     for p in &used_packs {
-        if !packs.contains_key(p) {
-            report.errors.push(format!(
+        match packs.get(p) {
+            None => report.errors.push(format!(
                 "pack {} is indexed but missing from the store",
                 layout::pack_key(p)
-            ));
+            )),
+            Some(&size) => {
+                if let Some(want) = index.pack_size(p) {
+                    if want != size {
+                        report.errors.push(format!(
+                            "pack {}: {size} bytes, its index entries say {want} (truncated or damaged)",
+                            layout::pack_key(p)
+                        ));
+                    }
+                }
+            }
         }
     }
     if read_data {
         let results: Vec<(u64, Vec<String>)> =
             stream::iter(used_packs.iter().filter(|p| packs.contains_key(*p)))
-                .map(|p| check_pack(repo, *p, packs[p], &used_chunks))
+                .map(|p| check_pack(repo, *p, packs[p], &by_pack[p]))
                 .buffer_unordered(IO_CONCURRENCY)
                 .collect()
                 .await;
@@ -109,11 +147,57 @@ pub async fn verify(
     Ok(report)
 }
 
+/// The point's locations object against the point and the store: the same chunks at
+/// the same offsets, each in a pack that exists. A point without one (captured before
+/// they existed) is fine: its first image build writes it.
+async fn check_locations(
+    repo: &Repository,
+    m: &Manifest,
+    index: &ChunkIndex,
+    packs: &HashMap<PackId, u64>,
+) -> Result<Vec<String>, RepoError> {
+    let (host, id) = (&m.meta.host, &m.meta.point);
+    let Some(l) = repo.open_locations(host, id).await? else {
+        return Ok(Vec::new());
+    };
+    let mut errors = Vec::new();
+    if l.footer.image_size != m.meta.image_size {
+        errors.push(format!(
+            "{}: image size {}, the point says {}",
+            l.key, l.footer.image_size, m.meta.image_size
+        ));
+        return Ok(errors);
+    }
+    let refs = repo.segment_refs(&l, 0..l.footer.segments).await?;
+    let mut want = m.offsets();
+    let mut dedup = Dedup::default();
+    for r in refs {
+        for got in dedup.next(repo.read_segment(&l, r).await?) {
+            let ok = want.next() == Some((got.at, got.chunk))
+                && packs.contains_key(&got.loc.pack)
+                && index
+                    .get(&got.chunk.id)
+                    .is_none_or(|i| i.pack != got.loc.pack || i.entry == got.loc.entry);
+            if !ok {
+                errors.push(format!(
+                    "{}: chunk at offset {} does not match the point or the store",
+                    l.key, got.at
+                ));
+                return Ok(errors);
+            }
+        }
+    }
+    if want.next().is_some() {
+        errors.push(format!("{}: fewer chunks than the point", l.key));
+    }
+    Ok(errors)
+}
+
 async fn check_pack(
     repo: &Repository,
     id: PackId,
     size: u64,
-    used: &BTreeSet<ChunkId>,
+    used: &[PackEntry],
 ) -> (u64, Vec<String>) {
     let key = layout::pack_key(&id);
     let data = match repo.backend.get(&key).await {
@@ -126,19 +210,24 @@ async fn check_pack(
             "pack {key}: content does not match its id (corrupt)"
         ));
     }
-    let entries = match parse_trailer(&key, &data, size) {
-        Ok(e) => e,
+    let trailer: HashMap<ChunkId, PackEntry> = match parse_trailer(&key, &data, size) {
+        Ok(e) => e.into_iter().map(|e| (e.id, e)).collect(),
         Err(e) => {
             errors.push(format!("pack {key}: {e}"));
             return (data.len() as u64, errors);
         }
     };
+    for e in used {
+        if trailer.get(&e.id) != Some(e) {
+            errors.push(format!(
+                "pack {key}: the index entry of chunk {} differs from the pack's own",
+                e.id
+            ));
+        }
+    }
     let data2 = data.clone();
     let key2 = key.clone();
-    let wanted: Vec<_> = entries
-        .into_iter()
-        .filter(|e| used.contains(&e.id))
-        .collect();
+    let wanted = used.to_vec();
     let blob_errors = tokio::task::spawn_blocking(move || {
         let mut dctx = match zstd::bulk::Decompressor::new() {
             Ok(d) => d,
@@ -147,7 +236,13 @@ async fn check_pack(
         wanted
             .iter()
             .filter_map(|e| {
-                let blob = &data2[e.offset as usize..(e.offset + u64::from(e.stored_len)) as usize];
+                let end = e.offset.checked_add(u64::from(e.stored_len))?;
+                let Some(blob) = data2.get(e.offset as usize..end as usize) else {
+                    return Some(format!(
+                        "pack {key2}: chunk {} lies past the end of the pack",
+                        e.id
+                    ));
+                };
                 open_blob(&mut dctx, &key2, e, blob)
                     .err()
                     .map(|err| err.to_string())

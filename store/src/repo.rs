@@ -9,7 +9,7 @@ use ferry_core::manifest::{Manifest, PointMeta};
 use ferry_core::pack::{self, FinishedPack, PackEntry, FOOTER_LEN};
 use ferry_core::repo_config::RepoConfig;
 use ferry_core::ChunkId;
-use futures::{stream, StreamExt, TryStreamExt};
+use futures::{stream, StreamExt};
 
 use crate::backend::{Backend, BackendError, ObjectInfo};
 use crate::error::RepoError;
@@ -29,6 +29,23 @@ pub struct LoadedIndex {
     pub index: ChunkIndex,
     /// Packs with no index object (left by an interrupted capture), now indexed.
     pub recovered_packs: usize,
+    /// Objects that could not be used and were skipped: index objects that do not
+    /// decode or whose content does not match their name (their packs were indexed
+    /// from the packs' own trailers instead), and packs whose trailer is unreadable.
+    pub damaged: Vec<Damaged>,
+}
+
+/// A stored object that is not what its name says.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Damaged {
+    pub key: String,
+    pub reason: String,
+}
+
+/// Whether a read error is damage to the object (skip it) rather than a failure to
+/// reach the store (which must stop the caller: retrying may succeed).
+fn is_damage(e: &RepoError) -> bool {
+    matches!(e, RepoError::Format(_))
 }
 
 impl Repository {
@@ -67,9 +84,10 @@ impl Repository {
         Ok(Repository { backend, config })
     }
 
-    /// Reads every index object; packs that no index names (an interrupted capture's)
-    /// are indexed from their own trailers, and an index object is written for them so
-    /// that the next reader need not do it again. For writers (captures).
+    /// Reads every index object; packs that no index names (an interrupted capture's,
+    /// or those of a damaged index object) are indexed from their own trailers, and an
+    /// index object is written for them so that the next reader need not do it again;
+    /// then the damaged index objects it replaces are removed. For writers (captures).
     pub async fn load_index(&self) -> Result<LoadedIndex> {
         self.load_index_inner(true).await
     }
@@ -79,19 +97,51 @@ impl Repository {
         self.load_index_inner(false).await
     }
 
+    /// One index object, checked against its name (the hash of its content).
+    async fn read_index_object(&self, key: &str) -> Result<Option<IndexFile>> {
+        let bytes = match self.backend.get(key).await {
+            Ok(b) => b,
+            // Removed since the listing (replaced by a writer): nothing to read.
+            Err(BackendError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let named = key
+            .strip_prefix(layout::INDEX)
+            .and_then(|h| h.parse::<ChunkId>().ok());
+        if named != Some(ChunkId::of(&bytes)) {
+            return Err(RepoError::Format(ferry_core::FormatError::Malformed {
+                object: key.to_string(),
+                detail: "content does not match its name (damaged)".into(),
+            }));
+        }
+        Ok(Some(IndexFile::decode(key, &bytes)?))
+    }
+
     async fn load_index_inner(&self, write_recovered: bool) -> Result<LoadedIndex> {
         let mut index = ChunkIndex::default();
+        let mut damaged = Vec::new();
         let objects = self.backend.list(layout::INDEX).await?;
-        let files: Vec<IndexFile> = stream::iter(objects)
+        let files: Vec<(String, Result<Option<IndexFile>>)> = stream::iter(objects)
             .map(|o| async move {
-                let bytes = self.backend.get(&o.key).await?;
-                Ok::<_, RepoError>(IndexFile::decode(&o.key, &bytes)?)
+                let r = self.read_index_object(&o.key).await;
+                (o.key, r)
             })
             .buffer_unordered(IO_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for f in &files {
-            index.add_file(f);
+            .collect()
+            .await;
+        for (key, r) in files {
+            match r {
+                Ok(Some(f)) => index.add_file(&f),
+                Ok(None) => {}
+                Err(e) if is_damage(&e) => {
+                    tracing::warn!(object = %key, error = %e, "skipping a damaged index object; its packs are indexed from their trailers");
+                    damaged.push(Damaged {
+                        key,
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
         let orphans: Vec<(PackId, ObjectInfo)> = self
             .list_packs()
@@ -99,34 +149,54 @@ impl Repository {
             .into_iter()
             .filter(|(id, _)| !index.has_pack(id))
             .collect();
-        if orphans.is_empty() {
-            return Ok(LoadedIndex {
-                index,
-                recovered_packs: 0,
-            });
-        }
-        let recovered: Vec<(PackId, Vec<PackEntry>)> = stream::iter(orphans)
+        let read: Vec<(PackId, String, Result<Vec<PackEntry>>)> = stream::iter(orphans)
             .map(|(id, info)| async move {
-                let entries = self.read_pack_trailer(&info.key, info.size).await?;
-                Ok::<_, RepoError>((id, entries))
+                let r = self.read_pack_trailer(&info.key, info.size).await;
+                (id, info.key, r)
             })
             .buffer_unordered(IO_CONCURRENCY)
-            .try_collect()
-            .await?;
-        let file = IndexFile { packs: recovered };
+            .collect()
+            .await;
+        let mut file = IndexFile::default();
+        for (id, key, r) in read {
+            match r {
+                Ok(entries) => file.packs.push((id, entries)),
+                Err(e) if is_damage(&e) => {
+                    tracing::warn!(object = %key, error = %e, "skipping a pack whose trailer is unreadable");
+                    damaged.push(Damaged {
+                        key,
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
         for (id, entries) in &file.packs {
             index.add_pack(*id, entries);
         }
-        tracing::info!(
-            packs = file.packs.len(),
-            "indexed packs left by an interrupted capture"
-        );
-        if write_recovered {
+        damaged.sort_by(|a, b| a.key.cmp(&b.key));
+        let recovered_packs = file.packs.len();
+        if recovered_packs > 0 {
+            tracing::info!(
+                packs = recovered_packs,
+                "indexed packs that no index object names"
+            );
+        }
+        if write_recovered && recovered_packs > 0 {
             self.write_index(&file).await?;
+        }
+        if write_recovered {
+            // Their packs are indexed again (from the trailers, just written): a damaged
+            // index object holds nothing that is not elsewhere now.
+            for d in damaged.iter().filter(|d| d.key.starts_with(layout::INDEX)) {
+                self.backend.remove(&d.key).await?;
+                tracing::info!(object = %d.key, "removed a damaged index object, replaced");
+            }
         }
         Ok(LoadedIndex {
             index,
-            recovered_packs: file.packs.len(),
+            recovered_packs,
+            damaged,
         })
     }
 

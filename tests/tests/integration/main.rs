@@ -7,6 +7,7 @@ mod access_errors;
 mod build_image_fn;
 mod build_image_sm;
 mod capture_ssh;
+mod damaged_objects;
 mod discover_findings;
 mod discover_offline;
 mod discover_shop;
