@@ -33,6 +33,10 @@ pub struct Args {
     /// A point known to be on the target disk: compare against it instead of reading the disk.
     #[arg(long, requires = "to_host")]
     pub base: Option<String>,
+    /// With --to-host: write even when the disk is in use (mounted, swap, held by LVM or
+    /// RAID, backing a loop device).
+    #[arg(long, requires = "to_host")]
+    pub force: bool,
     #[command(flatten)]
     pub keys: HostKeyArgs,
 }
@@ -64,6 +68,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<Restored> {
     };
     let opts = ToHostOptions {
         accept_new_host_key: args.keys.accept_new_host_key,
+        force: args.force,
     };
     let r = restore_to_host(&repo, &m, base.as_ref(), &target, &opts, &ctx.progress)
         .await

@@ -2,11 +2,13 @@
 //! byte ranges that differ.
 //!
 //! Nothing is presented as restored until every chunk has been read back and checked
-//! against its id: a file restore writes `<file>.ferry-partial` and renames it at the
-//! end; a host restore stages the changed chunks locally first and touches the host's
+//! against its id: a file restore writes `<file>.ferry-partial` (mode 0600) and renames
+//! it at the end; a block device is written in place and read back against the point; a host restore stages the changed chunks locally first and touches the host's
 //! disk only once all of them are verified.
 
 mod fetch;
+mod host_checks;
+mod target;
 mod to_host;
 
 use std::collections::HashMap;
@@ -24,6 +26,7 @@ pub use to_host::{restore_to_host, HostRestoreReport, ToHostOptions};
 
 use crate::progress::Progress;
 use ferry_store::repo::Repository;
+use target::Target;
 
 #[derive(Debug, Serialize)]
 pub struct FileRestoreReport {
@@ -33,6 +36,8 @@ pub struct FileRestoreReport {
     pub image_size: u64,
     pub image_blake3: String,
     pub chunks: usize,
+    /// A block device target was read back and hashed equal to the point.
+    pub read_back_verified: bool,
     pub duration_s: f64,
 }
 
@@ -61,6 +66,7 @@ pub async fn restore_to_file(
     progress: &Progress,
 ) -> Result<FileRestoreReport> {
     let started = Instant::now();
+    let target = target::classify(to)?;
     let loaded = repo.read_index().await?;
     let offsets: Vec<(u64, ChunkId)> = m.offsets().map(|(o, c)| (o, c.id)).collect();
     let fetches = ferry_store::chunks::plan(
@@ -68,12 +74,7 @@ pub async fn restore_to_file(
         placements(offsets.iter().map(|(o, id)| (*o, id))),
     )
     .with_context(|| format!("point {} of host {}", m.meta.point, m.meta.host))?;
-    let partial = partial_path(to);
-    let file = std::fs::File::create(&partial)
-        .with_context(|| format!("creating {}", partial.display()))?;
-    file.set_len(m.meta.image_size)
-        .with_context(|| format!("sizing {}", partial.display()))?;
-    let file = Arc::new(file);
+    drop(loaded);
     let written = Arc::new(AtomicU64::new(0));
     let w = written.clone();
     let bar = progress.follow(
@@ -81,32 +82,123 @@ pub async fn restore_to_file(
         Some(m.meta.image_size),
         move || w.load(std::sync::atomic::Ordering::Relaxed),
     );
+    let r = match &target {
+        Target::File(path) => to_file(repo, m, path, fetches, fsync, written).await,
+        Target::Device(path) => to_device(repo, m, path, fetches, written).await,
+    };
+    bar.finish();
+    let (to, verified) = r?;
+    Ok(FileRestoreReport {
+        host: m.meta.host.clone(),
+        point: m.meta.point.clone(),
+        to,
+        image_size: m.meta.image_size,
+        image_blake3: m.meta.image_blake3.clone(),
+        chunks: m.chunks.len(),
+        read_back_verified: verified,
+        duration_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A regular file: `<path>.ferry-partial` (mode 0600: an image holds the host's secrets),
+/// sparse, renamed into place once every chunk is written.
+async fn to_file(
+    repo: &Repository,
+    m: &Manifest,
+    path: &Path,
+    fetches: Vec<ferry_store::chunks::Fetch>,
+    fsync: bool,
+    written: Arc<AtomicU64>,
+) -> Result<(PathBuf, bool)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let partial = partial_path(path);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    // A partial file left by an earlier run keeps its mode: set it.
+    std::fs::set_permissions(
+        &partial,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .with_context(|| format!("setting the mode of {}", partial.display()))?;
+    file.set_len(m.meta.image_size)
+        .with_context(|| format!("sizing {}", partial.display()))?;
+    let file = Arc::new(file);
     let mode = fetch::WriteMode {
         skip_zeros: true,
         durable: fsync,
     };
-    let result = fetch::fetch_into(repo, fetches, file.clone(), mode, written).await;
-    bar.finish();
-    if let Err(e) = result {
+    if let Err(e) = fetch::fetch_into(repo, fetches, file.clone(), mode, written).await {
         let _ = std::fs::remove_file(&partial);
         return Err(e.context(format!(
             "restore to {} failed; nothing was written there",
-            to.display()
+            path.display()
         )));
     }
     if fsync {
         file.sync_all()
             .with_context(|| format!("syncing {}", partial.display()))?;
     }
-    std::fs::rename(&partial, to)
+    std::fs::rename(&partial, path)
         .with_context(|| format!("renaming {} into place", partial.display()))?;
-    Ok(FileRestoreReport {
-        host: m.meta.host.clone(),
-        point: m.meta.point.clone(),
-        to: to.to_path_buf(),
-        image_size: m.meta.image_size,
-        image_blake3: m.meta.image_blake3.clone(),
-        chunks: m.chunks.len(),
-        duration_s: started.elapsed().as_secs_f64(),
-    })
+    if fsync {
+        // The rename is durable only once the directory is.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing directory {}", dir.display()))?;
+    }
+    Ok((path.to_path_buf(), false))
+}
+
+/// A block device, in place: refused when in use or smaller than the image; every byte
+/// of the image written (zeros too: the device holds old data), flushed, then read back
+/// from the device and hashed against the point before success is reported.
+async fn to_device(
+    repo: &Repository,
+    m: &Manifest,
+    path: &Path,
+    fetches: Vec<ferry_store::chunks::Fetch>,
+    written: Arc<AtomicU64>,
+) -> Result<(PathBuf, bool)> {
+    let (file, size) = target::open_device(path)?;
+    if size < m.meta.image_size {
+        anyhow::bail!(
+            "{} holds {size} bytes, the image {}: nothing was written",
+            path.display(),
+            m.meta.image_size
+        );
+    }
+    let file = Arc::new(file);
+    let mode = fetch::WriteMode {
+        skip_zeros: false,
+        durable: true,
+    };
+    let half_written = || {
+        format!(
+            "restore to {} failed part-way: the device now holds a mix of old and new data; run the same restore again to finish it",
+            path.display()
+        )
+    };
+    fetch::fetch_into(repo, fetches, file.clone(), mode, written)
+        .await
+        .with_context(half_written)?;
+    file.sync_all().with_context(half_written)?;
+    let f = file.clone();
+    let len = m.meta.image_size;
+    let got = tokio::task::spawn_blocking(move || target::hash_prefix(&f, len)).await??;
+    if got != m.meta.image_blake3 {
+        anyhow::bail!(
+            "{}: read back, the image hashes to {got}, the point to {}: {}",
+            path.display(),
+            m.meta.image_blake3,
+            half_written()
+        );
+    }
+    Ok((path.to_path_buf(), true))
 }

@@ -3,7 +3,9 @@
 //! The changed chunks are decided either from a base point known to be on the disk
 //! (`--base`, no read needed) or by reading the disk and hashing it chunk by chunk. They
 //! are staged in a local sparse file, verified, and only then streamed to the host, where
-//! stock `sh` and `dd` write each range in place.
+//! stock `sh` and `dd` write each range in place. A disk in use is refused unless forced,
+//! a `--base` is checked on a sample of the disk before it is trusted, and after writing
+//! the disk is read back and hashed against the point before success is reported.
 
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -18,7 +20,7 @@ use ferry_core::manifest::Manifest;
 use ferry_core::ChunkId;
 use serde::Serialize;
 
-use super::{fetch, placements};
+use super::{fetch, host_checks, placements};
 use crate::host::Host;
 use crate::progress::Progress;
 use crate::ssh::{quote, SshSession};
@@ -38,12 +40,18 @@ pub struct HostRestoreReport {
     pub chunks_written: usize,
     pub ranges_written: usize,
     pub bytes_written: u64,
+    /// Read to decide what differs (without `--base`).
     pub bytes_read_from_target: u64,
+    /// Read after writing, hashed and found equal to the point (0 when nothing was
+    /// written without `--base`: the comparison itself proved it).
+    pub bytes_read_back: u64,
     pub duration_s: f64,
 }
 
 pub struct ToHostOptions {
     pub accept_new_host_key: bool,
+    /// Write even when the disk is in use (mounted, swap, held, backing a loop device).
+    pub force: bool,
 }
 
 fn sudo(h: &Host, script: &str) -> String {
@@ -67,16 +75,18 @@ pub async fn restore_to_host(
         .ssh_target(opts.accept_new_host_key)
         .with_context(|| format!("host {} has no `ssh` address to restore to", target.name))?;
     let session = SshSession::connect(&ssh).await?;
-    let result = run(repo, m, base, target, &session, progress, started).await;
+    let result = run(repo, m, base, target, opts, &session, progress, started).await;
     session.close().await;
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     repo: &Repository,
     m: &Manifest,
     base: Option<&Manifest>,
     target: &Host,
+    opts: &ToHostOptions,
     session: &SshSession,
     progress: &Progress,
     started: Instant,
@@ -100,6 +110,46 @@ async fn run(
             target.disk,
             m.meta.image_size
         );
+    }
+
+    let in_use = session
+        .check(&sudo(target, &host_checks::in_use_script(&target.disk)))
+        .await
+        .with_context(|| {
+            format!(
+                "host {}: checking whether {} is in use",
+                target.name, target.disk
+            )
+        })?;
+    if let Some(why) = host_checks::in_use_reason(&String::from_utf8_lossy(&in_use))? {
+        if !opts.force {
+            bail!(
+                "host {}: disk {} is in use: {why}; nothing was written (stop what uses it, or pass --force)",
+                target.name,
+                target.disk
+            );
+        }
+        tracing::warn!(host = %target.name, disk = %target.disk, why, "writing a disk in use (--force)");
+    }
+    if let Some(b) = base {
+        let samples = host_checks::samples(b, host_checks::SAMPLES);
+        let out = session
+            .check(&sudo(
+                target,
+                &host_checks::samples_script(&target.disk, &samples),
+            ))
+            .await
+            .with_context(|| format!("host {}: reading samples of {}", target.name, target.disk))?;
+        let differ = host_checks::samples_differing(&samples, &out);
+        if differ > 0 {
+            bail!(
+                "host {}: disk {} does not hold base point {}: {differ} of {} sampled chunks differ; nothing was written (run without --base to compare by reading the disk)",
+                target.name,
+                target.disk,
+                b.meta.point,
+                samples.len()
+            );
+        }
     }
 
     let (writes, compared_with, read_bytes) = match base {
@@ -157,7 +207,11 @@ async fn run(
         });
         let r = send_ranges(session, target, &stage, &ranges, &sent).await;
         bar.finish();
-        r?;
+        r.with_context(|| half_written(target))?;
+    }
+    let read_back = !writes.is_empty() || base.is_some();
+    if read_back {
+        read_back_and_check(session, target, m, progress).await?;
     }
     Ok(HostRestoreReport {
         host: m.meta.host.clone(),
@@ -172,8 +226,55 @@ async fn run(
         ranges_written: ranges.len(),
         bytes_written,
         bytes_read_from_target: read_bytes,
+        bytes_read_back: if read_back { m.meta.image_size } else { 0 },
         duration_s: started.elapsed().as_secs_f64(),
     })
+}
+
+fn half_written(target: &Host) -> String {
+    format!(
+        "host {}: writing disk {} failed part-way: the disk now holds a mix of old and new data; run the same restore again (without --base) to finish it",
+        target.name, target.disk
+    )
+}
+
+/// Reads the first image-size bytes of the disk back and checks their hash against the
+/// point's.
+async fn read_back_and_check(
+    session: &SshSession,
+    target: &Host,
+    m: &Manifest,
+    progress: &Progress,
+) -> Result<()> {
+    let len = m.meta.image_size;
+    let cmd = format!(
+        "dd if={} bs=1M count={len} iflag=count_bytes status=none",
+        quote(&target.disk)
+    );
+    let reader = session.read_stream(&sudo(target, &cmd)).await?;
+    let read = Arc::new(AtomicU64::new(0));
+    let r = read.clone();
+    let bar = progress.follow(
+        &format!("read back {}", target.name),
+        Some(len),
+        move || r.load(Ordering::Relaxed),
+    );
+    let got = tokio::task::spawn_blocking(move || host_checks::hash_stream(reader, len, &read))
+        .await?
+        .with_context(|| half_written(target));
+    bar.finish();
+    let got = got?;
+    if got != m.meta.image_blake3 {
+        bail!(
+            "host {}: disk {} read back does not equal point {} (BLAKE3 {got}, the point's {}): {}",
+            target.name,
+            target.disk,
+            m.meta.point,
+            m.meta.image_blake3,
+            half_written(target)
+        );
+    }
+    Ok(())
 }
 
 /// Reads the target's disk in the point's chunk boundaries and keeps the chunks whose

@@ -3,11 +3,12 @@
 //! writer (restore pushes to it). Both turn a non-zero exit into an error carrying the
 //! command's stderr.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use bytes::Bytes;
 use russh::client::Msg;
-use russh::{Channel, ChannelMsg};
+use russh::{Channel, ChannelMsg, ChannelWriteHalf};
 use tokio::sync::mpsc;
+use tokio::sync::watch;
 
 enum Piece {
     Data(Bytes),
@@ -91,48 +92,109 @@ impl std::io::Read for RemoteReader {
     }
 }
 
-/// A remote command's stdin.
+/// How a command ended: exit status (if it sent one), stdout, stderr.
+type Ended = (Option<u32>, Vec<u8>, Vec<u8>);
+
+/// A remote command's stdin. The command's end is watched while writing: a command
+/// that exits early (its `dd` killed, say) fails the next write with its exit status and
+/// stderr instead of leaving the write waiting forever for room in the channel.
 pub struct RemoteWriter {
     host: String,
     cmd: String,
-    ch: Channel<Msg>,
+    tx: ChannelWriteHalf<Msg>,
+    ended: watch::Receiver<bool>,
+    outcome: Option<tokio::task::JoinHandle<Ended>>,
 }
 
 impl RemoteWriter {
     pub(super) fn new(host: String, cmd: String, ch: Channel<Msg>) -> Self {
-        RemoteWriter { host, cmd, ch }
+        let (mut rx, tx) = ch.split();
+        let (end_tx, ended) = watch::channel(false);
+        let outcome = tokio::spawn(async move {
+            let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
+            while let Some(msg) = rx.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } if out.len() < OUTPUT_CAP => {
+                        out.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExtendedData { data, .. } if err.len() < OUTPUT_CAP => {
+                        err.extend_from_slice(&data)
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => {
+                        status = Some(exit_status);
+                        let _ = end_tx.send(true);
+                    }
+                    _ => {}
+                }
+            }
+            let _ = end_tx.send(true);
+            (status, out, err)
+        });
+        RemoteWriter {
+            host,
+            cmd,
+            tx,
+            ended,
+            outcome: Some(outcome),
+        }
     }
 
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
-        self.ch
-            .data_bytes(data)
-            .await
-            .with_context(|| format!("host {}: writing to `{}`", self.host, self.cmd))
+        let mut ended = self.ended.clone();
+        tokio::select! {
+            r = self.tx.data_bytes(data) => {
+                r.with_context(|| format!("host {}: writing to `{}`", self.host, self.cmd))
+            }
+            _ = ended.wait_for(|e| *e) => {
+                let failure = self.outcome().await;
+                Err(failure.unwrap_or_else(|| anyhow::anyhow!(
+                    "host {}: `{}` ended before it read all its input",
+                    self.host,
+                    self.cmd
+                )))
+            }
+        }
     }
 
-    /// Closes stdin and waits for the command; fails unless it exits 0.
-    pub async fn finish(self) -> Result<Vec<u8>> {
-        self.ch
-            .eof()
-            .await
-            .with_context(|| format!("host {}: closing stdin of `{}`", self.host, self.cmd))?;
-        let (status, out, err) = collect(self.ch).await;
+    /// Waits for the command's end; `None` when it exited 0.
+    async fn outcome(&mut self) -> Option<anyhow::Error> {
+        let (status, _, err) = match self.outcome.take() {
+            Some(h) => h.await.unwrap_or((None, Vec::new(), Vec::new())),
+            None => (None, Vec::new(), Vec::new()),
+        };
         match status {
-            Some(0) => Ok(out),
-            Some(code) => bail!(
+            Some(0) => None,
+            Some(code) => Some(anyhow::anyhow!(
                 "host {}: `{}` failed (exit {code}): {}",
                 self.host,
                 self.cmd,
                 String::from_utf8_lossy(&err).trim()
-            ),
-            None => bail!(
+            )),
+            None => Some(anyhow::anyhow!(
                 "host {}: connection lost while running `{}`",
                 self.host,
                 self.cmd
-            ),
+            )),
+        }
+    }
+
+    /// Closes stdin and waits for the command; fails unless it exits 0.
+    pub async fn finish(mut self) -> Result<()> {
+        if !*self.ended.borrow() {
+            self.tx
+                .eof()
+                .await
+                .with_context(|| format!("host {}: closing stdin of `{}`", self.host, self.cmd))?;
+        }
+        match self.outcome().await {
+            None => Ok(()),
+            Some(e) => Err(e),
         }
     }
 }
+
+/// Output kept of a command whose input is streamed (its stderr names the failure).
+const OUTPUT_CAP: usize = 64 << 10;
 
 /// Reads a channel to its end: exit status (if the command sent one), stdout, stderr.
 pub(super) async fn collect(mut ch: Channel<Msg>) -> (Option<u32>, Vec<u8>, Vec<u8>) {

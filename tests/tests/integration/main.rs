@@ -16,6 +16,7 @@ mod lvm_snapshot;
 mod migrate_e2e;
 mod migrate_sm;
 mod point_selection;
+mod restore_targets;
 mod restore_to_host;
 mod sample_disk;
 mod stepfunctions_local;

@@ -88,3 +88,110 @@ fn restore_to_a_smaller_disk_is_refused_and_writes_nothing() -> Result<()> {
     assert_eq!(std::fs::read(&stack.host("tiny").disk)?, vec![7u8; 1 << 20]);
     Ok(())
 }
+
+/// The pids of `dd` processes writing to `disk` (argv[0] `dd`, an `of=` naming it).
+fn dd_writers(disk: &std::path::Path) -> Vec<i32> {
+    let want = format!("of={}", disk.display());
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
+            args.first().is_some_and(|a| a.ends_with(b"dd"))
+                && args.iter().any(|a| *a == want.as_bytes())
+        })
+        .collect()
+}
+
+/// Hardening, defect 5: a disk in use is refused unless forced, a wrong `--base` is
+/// caught on a sample before anything is written, a write that dies part-way says the
+/// disk is inconsistent and how to finish, and the rerun converges; success is reported
+/// only after the disk was read back equal to the point.
+#[test]
+fn restore_to_host_refuses_unsafe_targets_and_says_when_half_written() -> Result<()> {
+    use std::time::{Duration, Instant};
+    let (base, changed) = disk::workload()?;
+    let mut stack = Stack::new()?;
+    stack.add_host("app1", Some(&base))?;
+    stack.add_host("origin", None)?;
+    let kh = stack.pinned_known_hosts()?;
+    let ferry = stack.ferry(
+        &stack.file_store("store"),
+        &[stack.entry("app1", &kh), stack.entry("origin", &kh)],
+    )?;
+    ferry.json(&["store", "init"])?;
+    let p1 = ferry.json(&["capture", "app1"])?;
+    disk::copy(&changed, &stack.host("app1").disk)?;
+    ferry.json(&["capture", "app1"])?;
+    let target = stack.host("origin").disk.clone();
+    let size = std::fs::metadata(&base)?.len() as usize;
+
+    // A wrong --base: the disk holds something else. Refused, nothing written.
+    std::fs::write(&target, vec![9u8; size])?;
+    let p1_id = p1["point"].as_str().unwrap();
+    let r = ferry.run(&["restore", "app1", "--to-host", "origin", "--base", p1_id])?;
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.stderr.contains("does not hold base point"),
+        "{}",
+        r.stderr
+    );
+    assert!(std::fs::read(&target)?.iter().all(|&b| b == 9));
+
+    // In use (it backs a loop device): refused; with --force written and read back.
+    disk::copy(&base, &target)?;
+    let lo = std::process::Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&target)
+        .output()?;
+    assert!(
+        lo.status.success(),
+        "losetup: {}",
+        String::from_utf8_lossy(&lo.stderr)
+    );
+    let loopdev = String::from_utf8(lo.stdout)?.trim().to_string();
+    let r = ferry.run(&["restore", "app1", "--to-host", "origin"])?;
+    let forced = ferry.json(&["restore", "app1", "--to-host", "origin", "--force"]);
+    std::process::Command::new("losetup")
+        .args(["-d", &loopdev])
+        .status()?;
+    assert_eq!(r.code, Some(1));
+    assert!(r.stderr.contains("backs a loop device"), "{}", r.stderr);
+    let forced = forced?;
+    assert_eq!(forced["bytes_read_back"], size as u64);
+    assert_eq!(disk::sha256(&target)?, disk::sha256(&changed)?);
+
+    // A write that dies part-way (its dd killed): the error says so, the rerun finishes.
+    std::fs::write(&target, vec![0u8; size])?;
+    let child = ferry.spawn(&["restore", "app1", "--to-host", "origin"])?;
+    let start = Instant::now();
+    let killed = loop {
+        if let Some(&pid) = dd_writers(&target).first() {
+            // SAFETY: a plain kill(2) of a process of this test's own sshd host.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            break true;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let out = child.wait_with_output()?;
+    assert!(killed, "no dd writer seen");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("failed part-way") && stderr.contains("run the same restore again"),
+        "{stderr}"
+    );
+    let rerun = ferry.json(&["restore", "app1", "--to-host", "origin"])?;
+    assert!(rerun["bytes_written"].as_u64().unwrap() > 0);
+    assert_eq!(disk::sha256(&target)?, disk::sha256(&changed)?);
+    Ok(())
+}
