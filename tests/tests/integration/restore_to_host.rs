@@ -103,8 +103,7 @@ fn dd_writers(disk: &std::path::Path) -> Vec<i32> {
                 return false;
             };
             let args: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
-            args.first().is_some_and(|a| a.ends_with(b"dd"))
-                && args.iter().any(|a| *a == want.as_bytes())
+            args.first().is_some_and(|a| a.ends_with(b"dd")) && args.contains(&want.as_bytes())
         })
         .collect()
 }
