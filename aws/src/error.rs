@@ -35,18 +35,34 @@ impl SdkFailure {
     }
 }
 
-/// Error codes that mean "try again later", across the services Ferry calls.
-const RETRYABLE_CODES: &[&str] = &[
+/// Error codes that mean "try again later", across the services Ferry calls: the one
+/// table every caller classifies by (throttling, capacity, the services' own internal
+/// errors; EBS direct APIs, EC2, S3, DynamoDB, Step Functions, Lambda).
+pub const RETRYABLE_CODES: &[&str] = &[
     "Throttling",
     "ThrottlingException",
+    "ThrottledException",
     "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "EC2ThrottledException",
     "TooManyRequestsException",
+    "ProvisionedThroughputExceededException",
+    "ConcurrentLimitExceededException",
+    "PriorRequestNotComplete",
     "SlowDown",
     "InternalError",
     "InternalFailure",
+    "InternalServerError",
+    "InternalServerException",
+    "ServiceException",
     "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "Unavailable",
     "InsufficientInstanceCapacity",
+    "InsufficientCapacity",
     "RequestTimeout",
+    "RequestTimeoutException",
 ];
 
 pub fn sdk_failure<E, R>(err: &SdkError<E, R>) -> SdkFailure
@@ -96,6 +112,33 @@ impl CallError {
             call,
             target: target.into(),
             failure: sdk_failure(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod retry_table_tests {
+    use super::RETRYABLE_CODES;
+
+    #[test]
+    fn the_transient_errors_of_a_build_or_migration_are_retryable() {
+        // EBS direct APIs, EC2, DynamoDB: each seen failing healthy builds and launches.
+        for code in [
+            "RequestThrottledException",
+            "ConcurrentLimitExceededException",
+            "InternalServerException",
+            "RequestLimitExceeded",
+            "InsufficientInstanceCapacity",
+            "ProvisionedThroughputExceededException",
+        ] {
+            assert!(RETRYABLE_CODES.contains(&code), "{code}");
+        }
+        for code in [
+            "ValidationException",
+            "AccessDeniedException",
+            "InvalidSubnetID.NotFound",
+        ] {
+            assert!(!RETRYABLE_CODES.contains(&code), "{code}");
         }
     }
 }

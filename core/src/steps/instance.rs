@@ -13,6 +13,9 @@ pub enum InstanceRequest {
     Describe { instance_id: String },
     /// Terminate an instance (clean-up); an instance already gone is not an error.
     Terminate { instance_id: String },
+    /// Terminate the instance a run launched, if it launched one (clean-up of a launch
+    /// step that failed after RunInstances may have succeeded).
+    TerminateRun { run_id: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

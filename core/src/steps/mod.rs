@@ -93,14 +93,95 @@ mod tests {
 
     #[test]
     fn run_items_use_the_key_families() {
-        let def = include_str!("../../../statemachines/migrate.asl.json");
-        let pk = format!("States.Format('{}{{}}', $.host)", crate::keys::HOST_PREFIX);
-        let sk = format!("States.Format('{}{{}}', $.run_id)", crate::keys::RUN_PREFIX);
+        let def: String = include_str!("../../../statemachines/migrate.asl.json")
+            .split_whitespace()
+            .collect();
+        let pk = format!("States.Format('{}{{}}',$.host)", crate::keys::HOST_PREFIX);
+        let sk = format!("States.Format('{}{{}}',$.run_id)", crate::keys::RUN_PREFIX);
         assert!(def.contains(&pk) && def.contains(&sk));
         assert!(def.contains(&format!(
-            "\"kind\": {{ \"S\": \"{}\" }}",
+            "\"kind\":{{\"S\":\"{}\"}}",
             crate::keys::kinds::RUN
         )));
+    }
+
+    /// Every way a state can go on: Next, Default, each Choice and each Catch.
+    fn edges(state: &serde_json::Value) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for k in ["Next", "Default"] {
+            out.extend(state[k].as_str().map(str::to_string));
+        }
+        for list in ["Choices", "Catch"] {
+            for c in state[list].as_array().into_iter().flatten() {
+                out.extend(c["Next"].as_str().map(str::to_string));
+            }
+        }
+        out
+    }
+
+    /// Whether the graph of `states` minus `removed` has a cycle.
+    fn has_cycle(states: &serde_json::Map<String, serde_json::Value>, removed: &[String]) -> bool {
+        fn visit(
+            n: &str,
+            states: &serde_json::Map<String, serde_json::Value>,
+            removed: &[String],
+            mark: &mut std::collections::HashMap<String, u8>,
+        ) -> bool {
+            match mark.get(n) {
+                Some(1) => return true,
+                Some(_) => return false,
+                None => {}
+            }
+            mark.insert(n.to_string(), 1);
+            for m in edges(&states[n]) {
+                if !removed.contains(&m) && visit(&m, states, removed, mark) {
+                    return true;
+                }
+            }
+            mark.insert(n.to_string(), 2);
+            false
+        }
+        let mut mark = std::collections::HashMap::new();
+        states
+            .keys()
+            .filter(|k| !removed.contains(k))
+            .any(|k| visit(k, states, removed, &mut mark))
+    }
+
+    #[test]
+    fn every_loop_in_a_definition_is_capped() {
+        for def in [
+            include_str!("../../../statemachines/migrate.asl.json"),
+            include_str!("../../../statemachines/build-image.asl.json"),
+        ] {
+            let v: serde_json::Value = serde_json::from_str(def).unwrap();
+            let states = v["States"].as_object().unwrap();
+            // A capped Choice: one of its rules ends the loop on a counter.
+            let capped: Vec<String> = states
+                .iter()
+                .filter(|(_, s)| {
+                    s["Choices"].as_array().into_iter().flatten().any(|c| {
+                        c.get("NumericGreaterThan").is_some()
+                            && c["Variable"]
+                                .as_str()
+                                .is_some_and(|p| p.starts_with("$.polls"))
+                    })
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            assert!(
+                !has_cycle(states, &capped),
+                "a loop without a cap in {}",
+                v["Comment"]
+            );
+        }
+        // The check sees a loop when there is one.
+        let looping: serde_json::Value = serde_json::json!({
+            "A": {"Type": "Wait", "Next": "B"},
+            "B": {"Type": "Choice", "Choices": [{"Variable": "$.s", "StringEquals": "x", "Next": "A"}], "Default": "C"},
+            "C": {"Type": "Succeed"}
+        });
+        assert!(has_cycle(looping.as_object().unwrap(), &[]));
     }
 }
 

@@ -15,6 +15,7 @@ pub async fn handle(ec2: &Client, req: InstanceRequest) -> Result<InstanceState,
         InstanceRequest::Launch(spec) => launch(ec2, &spec).await,
         InstanceRequest::Describe { instance_id } => describe(ec2, &instance_id).await,
         InstanceRequest::Terminate { instance_id } => terminate(ec2, &instance_id).await,
+        InstanceRequest::TerminateRun { run_id } => terminate_run(ec2, &run_id).await,
     }
 }
 
@@ -98,18 +99,25 @@ async fn launch(ec2: &Client, spec: &LaunchSpec) -> Result<InstanceState, StepEr
 }
 
 async fn describe(ec2: &Client, id: &str) -> Result<InstanceState, StepError> {
-    let out = ec2
-        .describe_instances()
-        .instance_ids(id)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeInstances", id, e))?;
+    // Right after RunInstances, EC2 may not know the instance yet (its API is eventually
+    // consistent): not found is "ask again", and the definition's retries bound it.
+    let not_yet = || StepError::Retryable(format!("instance {id} not found (yet)"));
+    let out = match ec2.describe_instances().instance_ids(id).send().await {
+        Ok(out) => out,
+        Err(e) => {
+            let err = ferry_aws::CallError::new("DescribeInstances", id, &e);
+            if err.failure.is("InvalidInstanceID.NotFound") {
+                return Err(not_yet());
+            }
+            return Err(err.into());
+        }
+    };
     let inst = out
         .reservations()
         .iter()
         .flat_map(|r| r.instances())
         .next()
-        .ok_or_else(|| StepError::NonRetryable(format!("instance {id} not found")))?;
+        .ok_or_else(not_yet)?;
     let status = ec2
         .describe_instance_status()
         .instance_ids(id)
@@ -155,6 +163,15 @@ async fn terminate(ec2: &Client, id: &str) -> Result<InstanceState, StepError> {
             }
             Err(err.into())
         }
+    }
+}
+
+/// Terminates whatever instance the run launched, if any: the clean-up of a launch step
+/// that failed after RunInstances may have succeeded (a timeout, a lost reply).
+async fn terminate_run(ec2: &Client, run_id: &str) -> Result<InstanceState, StepError> {
+    match find_launched(ec2, run_id).await? {
+        Some(i) => terminate(ec2, i.instance_id().unwrap_or_default()).await,
+        None => Ok(just_state("", "none".into())),
     }
 }
 

@@ -102,3 +102,63 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     assert_eq!(gone.state, "terminated");
     Ok(())
 }
+
+/// Hardening, defect 7: an instance EC2 does not know yet (its API is eventually
+/// consistent right after RunInstances) is "ask again", not a failure that terminates
+/// a good instance; a launch step that failed after RunInstances is cleaned up by run.
+#[tokio::test]
+async fn unknown_yet_is_retryable_and_a_run_is_cleaned_up_by_its_tag() -> Result<()> {
+    use ferry_fn::StepError;
+    let stack = Stack::new()?.with_moto()?;
+    let moto = stack.moto.as_ref().unwrap();
+    let (_, subnet) = moto.network("10.30.0.0/16", "10.30.1.0/24")?;
+    let ami = moto.test_image("ferry-app-test")?;
+    let cfg = moto.sdk_config().await;
+    let ec2 = aws_sdk_ec2::Client::new(&cfg);
+    let e = handler::handle(
+        &ec2,
+        InstanceRequest::Describe {
+            instance_id: "i-0123456789abcdef0".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, StepError::Retryable(_)), "{e:?}");
+
+    let spec = LaunchSpec {
+        run_id: "migrate-app-20261125T1500Z".into(),
+        host: "app".into(),
+        image_id: ami,
+        instance_type: "t3.small".into(),
+        subnet_id: subnet,
+        private_ip: None,
+        security_group_ids: vec![],
+    };
+    let launched = handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?;
+    let done = handler::handle(
+        &ec2,
+        InstanceRequest::TerminateRun {
+            run_id: spec.run_id.clone(),
+        },
+    )
+    .await?;
+    assert_eq!(done.instance_id, launched.instance_id);
+    let d = moto.aws(&[
+        "ec2",
+        "describe-instances",
+        "--instance-ids",
+        &launched.instance_id,
+    ])?;
+    let state = d["Reservations"][0]["Instances"][0]["State"]["Name"].clone();
+    assert!(state == "shutting-down" || state == "terminated", "{state}");
+    // Nothing launched by a run: nothing to do, not an error.
+    let none = handler::handle(
+        &ec2,
+        InstanceRequest::TerminateRun {
+            run_id: "migrate-app-never".into(),
+        },
+    )
+    .await?;
+    assert_eq!(none.state, "none");
+    Ok(())
+}
