@@ -11,6 +11,7 @@
 //!   their histories as plain data.
 //! - [`ec2`]: the instance types EC2 offers, as plain data.
 //! - [`dynamodb`]: records written as items, by key.
+//! - [`lock`]: a lock item with an expiry (image builds of a point; failover groups).
 //!
 //! No SDK type leaves the domain-shaped modules: callers get the types defined here.
 
@@ -22,6 +23,8 @@ pub mod settings;
 pub mod dynamodb;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "dynamodb")]
+pub mod lock;
 #[cfg(feature = "sfn")]
 pub mod sfn;
 

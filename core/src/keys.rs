@@ -24,6 +24,9 @@ pub const RUN_PREFIX: &str = "RUN#";
 pub const DISCOVERY: &str = "DISCOVERY";
 /// Sort key of the latest discovery map.
 pub const LATEST: &str = "LATEST";
+/// Sort key prefix of a lock held on something of a host (an image build of a point;
+/// later a failover of a group).
+pub const LOCK_PREFIX: &str = "LOCK#";
 
 pub fn host_pk(host: &str) -> String {
     format!("{HOST_PREFIX}{host}")
@@ -50,6 +53,14 @@ pub fn point(host: &str, point: &str) -> ItemKey {
     ItemKey {
         pk: host_pk(host),
         sk: point_sk(point),
+    }
+}
+
+/// The lock on image builds of a point: `HOST#<name>` / `LOCK#build-image#<point id>`.
+pub fn build_lock(host: &str, point: &str) -> ItemKey {
+    ItemKey {
+        pk: host_pk(host),
+        sk: format!("{LOCK_PREFIX}build-image#{point}"),
     }
 }
 
@@ -84,6 +95,7 @@ pub mod kinds {
     pub const RUN: &str = "run";
     pub const DISCOVERY: &str = "discovery";
     pub const DISCOVERY_MAP: &str = "discovery-map";
+    pub const LOCK: &str = "lock";
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ pub async fn build(
         repo,
         FinishRequest {
             host: host.into(),
+            attempt: attempt.into(),
             point: plan.point.clone(),
             snapshot_id: plan.snapshot_id.clone(),
             parent_snapshot_id: plan.parent_snapshot_id.clone(),

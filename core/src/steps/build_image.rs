@@ -52,6 +52,8 @@ pub struct WriteRange {
     pub parent_point: Option<String>,
     pub range: u32,
     pub range_blocks: u64,
+    /// The build attempt, which holds the point's build lock and refreshes it.
+    pub attempt: String,
 }
 
 impl WriteRange {
@@ -91,6 +93,7 @@ pub struct Plan {
     pub range_blocks: u64,
     /// The Map's items: the numbers of the ranges that hold blocks to write.
     pub ranges: Vec<u32>,
+    pub attempt: String,
 }
 
 impl Plan {
@@ -103,6 +106,7 @@ impl Plan {
             parent_point: self.parent_point.clone(),
             range,
             range_blocks: self.range_blocks,
+            attempt: self.attempt.clone(),
         })
     }
 }
@@ -117,6 +121,7 @@ pub struct Written {
 pub struct FinishRequest {
     pub host: String,
     pub point: String,
+    pub attempt: String,
     pub snapshot_id: Option<String>,
     #[serde(default)]
     pub parent_snapshot_id: Option<String>,
@@ -129,6 +134,12 @@ pub struct FinishRequest {
 #[serde(deny_unknown_fields)]
 pub struct AbandonRequest {
     pub snapshot_id: Option<String>,
+    /// The plan's host and point and the attempt: its build lock is released.
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub point: Option<String>,
+    pub attempt: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +197,7 @@ mod tests {
             blocks_planned: total,
             range_blocks: per,
             ranges: (0..n as u32).collect(),
+            attempt: "image-".repeat(14),
         };
         let writes: Vec<u64> = vec![per; n as usize];
         let state =
@@ -211,7 +223,7 @@ mod tests {
         // What the definition's ItemSelector makes of the plan and one item.
         let item = serde_json::json!({
             "action": "write", "host": "web1", "point": "p2", "snapshot_id": "snap-1",
-            "parent_point": "p1", "range": 3, "range_blocks": 256
+            "parent_point": "p1", "range": 3, "range_blocks": 256, "attempt": "a"
         });
         let back: BuildImageRequest = serde_json::from_value(item).unwrap();
         let BuildImageRequest::Write(w) = back else {

@@ -106,6 +106,64 @@ pub async fn find_snapshot(
     Ok(pick("completed").or_else(|| pick("pending")))
 }
 
+/// Seconds a build lock lasts unless refreshed: each step refreshes it, and a `write`
+/// of one range takes minutes at most.
+pub const LOCK_TTL_S: i64 = 15 * 60;
+
+/// The lock on builds of `host`'s `point`, held by `attempt`; `None` without a table.
+pub fn build_lock<'a>(
+    c: &'a Cloud,
+    host: &str,
+    point: &str,
+    attempt: &'a str,
+) -> Option<ferry_aws::lock::Lock<'a>> {
+    Some(ferry_aws::lock::Lock {
+        client: &c.ddb,
+        table: c.table.as_deref()?,
+        key: keys::build_lock(host, point),
+        holder: attempt,
+        ttl_s: LOCK_TTL_S,
+    })
+}
+
+/// Deletes the unfinished snapshots of `point` that other attempts started (left by
+/// builds that died without cleaning up). Only with the point's build lock held.
+pub async fn delete_stale(c: &Cloud, point: &str, attempt: &str) -> Result<(), StepError> {
+    let out = c
+        .ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name(format!("tag:{POINT_TAG}"))
+                .values(point)
+                .build(),
+        )
+        .filters(Filter::builder().name("status").values("pending").build())
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeSnapshots", point, e))?;
+    for s in out.snapshots() {
+        let theirs = s
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(ATTEMPT_TAG))
+            .and_then(|t| t.value());
+        if theirs == Some(attempt) {
+            continue;
+        }
+        if let Some(sid) = s.snapshot_id() {
+            tracing::info!(
+                snapshot = sid,
+                point,
+                "deleting an unfinished snapshot of an earlier attempt"
+            );
+            delete_unfinished(c, sid).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The AMI registered for `host`'s `point`.
 pub async fn find_image(c: &Cloud, host: &str, point: &str) -> Result<Option<String>, StepError> {
     let name = image_name(host, point);

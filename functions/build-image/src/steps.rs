@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use ferry_aws::lock::LockError;
 use ferry_core::ebs::BLOCK_SIZE;
 use ferry_core::id::is_all_zero;
 use ferry_core::manifest::PointMeta;
@@ -27,12 +28,59 @@ use ferry_core::steps::build_image::{
 /// Blocks assembled at a time (16 MiB of memory, twice that for a child).
 const WINDOW_BLOCKS: usize = 32;
 
+/// Takes the point's build lock for the attempt (again: a refresh), when there is a
+/// records table to hold it.
+async fn hold(c: &Cloud, host: &str, point: &str, attempt: &str) -> Result<(), StepError> {
+    match cloud::build_lock(c, host, point, attempt) {
+        Some(lock) => lock.take().await.map_err(|e| match e {
+            LockError::Held { holder, expires } => StepError::NonRetryable(format!(
+                "another build of point {point} of host {host} is running ({holder}, lock until Unix time {expires}); follow it with `ferry image {host} --point {point}`"
+            )),
+            LockError::Call(e) => e.into(),
+        }),
+        None => Ok(()),
+    }
+}
+
+async fn release(c: &Cloud, host: &str, point: &str, attempt: &str) -> Result<(), StepError> {
+    match cloud::build_lock(c, host, point, attempt) {
+        Some(lock) => lock.release().await.map_err(|e| match e {
+            LockError::Call(e) => e.into(),
+            held => StepError::Retryable(held.to_string()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Finds the point and takes its build lock: one build of a point at a time, so that
+/// one's clean-up cannot delete a snapshot another is writing. A plan that fails after
+/// taking it releases it.
 pub async fn plan(c: &Cloud, repo: &Repository, req: PlanRequest) -> Result<Plan, StepError> {
     let meta = repo
         .resolve_point_meta(&req.host, req.point.as_deref())
         .await
         .map_err(repo_error)?;
+    hold(c, &req.host, &meta.point, &req.attempt).await?;
+    let (host, point, attempt) = (req.host.clone(), meta.point.clone(), req.attempt.clone());
+    let r = plan_locked(c, repo, req, meta).await;
+    if r.is_err() {
+        if let Err(e) = release(c, &host, &point, &attempt).await {
+            tracing::warn!(%e, "releasing the build lock after a failed plan");
+        }
+    }
+    r
+}
+
+async fn plan_locked(
+    c: &Cloud,
+    repo: &Repository,
+    req: PlanRequest,
+    meta: PointMeta,
+) -> Result<Plan, StepError> {
     let point = meta.point.clone();
+    // Unfinished snapshots of earlier attempts are dead (their builds failed or were
+    // stopped): with the lock held, none is being written.
+    cloud::delete_stale(c, &point, &req.attempt).await?;
     let blocks_total = meta.image_size.div_ceil(BLOCK_SIZE);
     let done = |snapshot_id, image_id| Plan {
         host: req.host.clone(),
@@ -45,6 +93,7 @@ pub async fn plan(c: &Cloud, repo: &Repository, req: PlanRequest) -> Result<Plan
         blocks_planned: 0,
         range_blocks: c.range_blocks,
         ranges: Vec::new(),
+        attempt: req.attempt.clone(),
     };
     let found = find_snapshot(c, &point, &req.attempt).await?;
     if let Some(ami) = find_image(c, &req.host, &point).await? {
@@ -98,6 +147,7 @@ pub async fn plan(c: &Cloud, repo: &Repository, req: PlanRequest) -> Result<Plan
         blocks_planned: per_range.values().sum(),
         range_blocks: per,
         ranges: per_range.into_keys().collect(),
+        attempt: req.attempt,
     })
 }
 
@@ -133,6 +183,7 @@ async fn start_snapshot(
 /// segment of the image and [`WINDOW_BLOCKS`] blocks at a time: memory is bounded by
 /// the segment and the window, whatever the size of the image, the range or the store.
 pub async fn write(c: &Cloud, repo: &Repository, r: WriteRange) -> Result<Written, StepError> {
+    hold(c, &r.host, &r.point, &r.attempt).await?;
     let images = Images::open(repo, &r.host, &r.point, r.parent_point.as_deref()).await?;
     let (first, end) = r.blocks(images.blocks_total());
     let size = images.image_size();
@@ -167,6 +218,7 @@ pub async fn finish(
     repo: &Repository,
     req: FinishRequest,
 ) -> Result<BuildImageResult, StepError> {
+    hold(c, &req.host, &req.point, &req.attempt).await?;
     let written: u64 = req.writes.iter().sum();
     let existing = find_image(c, &req.host, &req.point).await?;
     let found = find_snapshot(c, &req.point, "").await?;
@@ -194,6 +246,7 @@ pub async fn finish(
         }
     };
     record_image(c, &req.host, &req.point, &sid, &image_id).await?;
+    release(c, &req.host, &req.point, &req.attempt).await?;
     Ok(BuildImageResult {
         host: req.host,
         point: req.point,
@@ -209,6 +262,9 @@ pub async fn abandon(c: &Cloud, req: AbandonRequest) -> Result<Abandoned, StepEr
         Some(sid) if delete_unfinished(c, sid).await? => Some(sid.clone()),
         _ => None,
     };
+    if let (Some(host), Some(point)) = (&req.host, &req.point) {
+        release(c, host, point, &req.attempt).await?;
+    }
     Ok(Abandoned { deleted })
 }
 

@@ -166,6 +166,9 @@ async fn a_build_after_a_failed_one_succeeds() -> Result<()> {
         &cloud,
         AbandonRequest {
             snapshot_id: first.snapshot_id.clone(),
+            host: Some("db1".into()),
+            point: Some(first.point.clone()),
+            attempt: "attempt-1".into(),
         },
     )
     .await?;
@@ -182,5 +185,93 @@ async fn a_build_after_a_failed_one_succeeds() -> Result<()> {
         &done.snapshot_id,
     ])?;
     assert_eq!(snaps["Snapshots"][0]["State"], "completed");
+    Ok(())
+}
+
+/// Hardening, defect 8: one build of a point at a time. A second attempt is refused while
+/// the first holds the point's lock (its clean-up can then never delete the snapshot the
+/// first is writing); the lock is released at the end, and one whose holder died (expired)
+/// is taken over, the dead attempt's unfinished snapshot deleted.
+#[tokio::test]
+async fn one_build_of_a_point_at_a_time() -> Result<()> {
+    let (base, _) = disk::workload()?;
+    let stack = Stack::new()?.with_moto()?;
+    let moto = stack.moto.as_ref().unwrap();
+    let disk_path = stack.path().join("web9.img");
+    disk::copy(&base, &disk_path)?;
+    let entry = HostEntry {
+        name: "web9".into(),
+        ssh: None,
+        identity: None,
+        disk: disk_path.clone(),
+        known_hosts: None,
+        extra: String::new(),
+    };
+    let store = "s3://ferry-store/locks";
+    let ferry = stack.ferry(store, &[entry])?;
+    ferry.json(&["store", "init"])?;
+    let p = ferry.json(&["capture", "web9"])?;
+    let point = p["point"].as_str().unwrap().to_string();
+    let cfg = moto.sdk_config().await;
+    let cloud = Cloud::new(&cfg, Some(TABLE.into()), 128);
+    let repo = Repository::open(Backend::open_with(store, &cfg)?).await?;
+    let plan_of = |attempt: &str| PlanRequest {
+        host: "web9".into(),
+        point: None,
+        attempt: attempt.into(),
+    };
+
+    let a = steps::plan(&cloud, &repo, plan_of("build-a")).await?;
+    let b = steps::plan(&cloud, &repo, plan_of("build-b"))
+        .await
+        .unwrap_err();
+    assert!(
+        b.to_string().contains("another build") && b.to_string().contains("build-a"),
+        "{b}"
+    );
+    // B's failure cleans up nothing of A's: A's snapshot is still being written.
+    let snaps = moto.aws(&[
+        "ec2",
+        "describe-snapshots",
+        "--snapshot-ids",
+        a.snapshot_id.as_deref().unwrap(),
+    ])?;
+    assert_eq!(snaps["Snapshots"][0]["State"], "pending");
+
+    // A dies without cleaning up; its lock runs out (here: set to have expired).
+    let lock = keys::build_lock("web9", &point);
+    moto.aws(&[
+        "dynamodb",
+        "update-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        &serde_json::json!({"pk": {"S": lock.pk}, "sk": {"S": lock.sk}}).to_string(),
+        "--update-expression",
+        "SET expires = :e",
+        "--expression-attribute-values",
+        r#"{":e": {"N": "1"}}"#,
+    ])?;
+    let (c, done) = build(&cloud, &repo, "web9", "build-c").await?;
+    assert_ne!(c.snapshot_id, a.snapshot_id);
+    let dead = moto.aws(&[
+        "ec2",
+        "describe-snapshots",
+        "--filters",
+        "Name=tag:ferry:attempt,Values=build-a",
+    ])?;
+    assert_eq!(
+        dead["Snapshots"].as_array().map(Vec::len),
+        Some(0),
+        "{dead}"
+    );
+    // Released at the end: the next attempt finds the image.
+    let again = steps::plan(&cloud, &repo, plan_of("build-d")).await?;
+    assert_eq!(again.image_id.as_deref(), Some(done.image_id.as_str()));
+    let item = moto.get_item(TABLE, &lock.pk, &lock.sk)?;
+    assert!(
+        item.get("Item").is_none() || item["Item"]["holder"]["S"] == "build-d",
+        "{item}"
+    );
     Ok(())
 }
