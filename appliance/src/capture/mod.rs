@@ -47,6 +47,10 @@ pub struct CaptureReport {
     /// With `--image`: the build-image execution started for this point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_execution: Option<String>,
+    /// The point was written (it is restorable), but what should follow failed:
+    /// recording it in DynamoDB, or starting its image build. Exit code 3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_point_error: Option<String>,
 }
 
 pub struct CaptureOptions {
@@ -151,13 +155,23 @@ pub async fn capture_host(
     manifest.meta.stats.bytes_uploaded += manifest_len + locations.len() as u64;
     repo.write_locations(&manifest, locations).await?;
     let (key, _) = repo.write_point(&manifest).await?;
+    // The point exists from here on: a failure to record it does not unmake it.
+    let mut after_point_error = None;
     if let Some(db) = records {
-        db.put_host(h, host_key.as_deref(), &point)
-            .await
-            .with_context(|| format!("recording host {} in DynamoDB", h.name))?;
-        db.put_point(&manifest.meta, &key)
-            .await
-            .with_context(|| format!("recording point {point} in DynamoDB"))?;
+        let recorded = async {
+            db.put_host(h, host_key.as_deref(), &point)
+                .await
+                .with_context(|| format!("recording host {} in DynamoDB", h.name))?;
+            db.put_point(&manifest.meta, &key)
+                .await
+                .with_context(|| format!("recording point {point} in DynamoDB"))
+        };
+        if let Err(e) = recorded.await {
+            tracing::warn!(host = %h.name, %point, error = %format!("{e:#}"), "point written, record failed");
+            after_point_error = Some(format!(
+                "point {point} was written, but recording it failed: {e:#} (capture again, or run `ferry capture` later, to record it)"
+            ));
+        }
     }
     let mut stats = manifest.meta.stats.clone();
     stats.duration_s = started.elapsed().as_secs_f64();
@@ -171,6 +185,7 @@ pub async fn capture_host(
         stats,
         packs_recovered: loaded.recovered_packs,
         image_execution: None,
+        after_point_error,
     })
 }
 

@@ -154,7 +154,7 @@ impl<'a> Cloud<'a> {
     }
 
     fn image_execution_name(host: &str, point: &str) -> String {
-        execution_name(&["image", host, point])
+        execution_name("image", host, &[point])
     }
 
     /// Starts the build of `point`'s image; returns the execution ARN.
@@ -176,7 +176,7 @@ impl<'a> Cloud<'a> {
         {
             return Ok(arn);
         }
-        let retry = execution_name(&["image", host, point, &utc_now()]);
+        let retry = execution_name("image", host, &[point, &utc_now()]);
         Ok(self.sfn.start(&sm, &retry, &input).await?.0)
     }
 
@@ -239,7 +239,7 @@ impl<'a> Cloud<'a> {
             }
         }
         let sm = self.sfn.state_machine(&self.migrate).await?;
-        let name = execution_name(&["migrate", host, &utc_now()]);
+        let name = execution_name("migrate", host, &[&utc_now()]);
         let input = MigrateInput {
             run_id: name.clone(),
             host: host.to_string(),

@@ -68,10 +68,10 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<Captures> {
             match cloud.start_image(&h.name, &rep.point).await {
                 Ok(arn) => rep.image_execution = Some(arn),
                 Err(e) => {
-                    r = Err(e.context(format!(
-                        "host {}: point {} was captured, but its image build did not start",
-                        h.name, rep.point
-                    )))
+                    rep.after_point_error = Some(format!(
+                        "point {} was written, but its image build did not start: {e:#} (start it with `ferry image {} --point {}`)",
+                        rep.point, h.name, rep.point
+                    ))
                 }
             }
         }
@@ -110,6 +110,9 @@ impl Report for Captures {
                     if let Some(arn) = &c.image_execution {
                         writeln!(out, "  image build started: {arn}")?;
                     }
+                    if let Some(e) = &c.after_point_error {
+                        eprintln!("warning: host {}: {e}", c.host);
+                    }
                 }
                 Outcome::Failed { error, .. } => eprintln!("error: {error}"),
             }
@@ -117,10 +120,18 @@ impl Report for Captures {
         Ok(())
     }
 
+    /// 1 when a capture failed (no point); 3 when every point was written but what
+    /// follows one failed (its record, its image build start); else 0.
     fn exit_code(&self) -> ExitCode {
-        match self.0.iter().any(|r| matches!(r, Outcome::Failed { .. })) {
-            true => ExitCode::FAILURE,
-            false => ExitCode::SUCCESS,
+        let failed = self.0.iter().any(|r| matches!(r, Outcome::Failed { .. }));
+        let after = self
+            .0
+            .iter()
+            .any(|r| matches!(r, Outcome::Captured(c) if c.after_point_error.is_some()));
+        match (failed, after) {
+            (true, _) => ExitCode::FAILURE,
+            (false, true) => ExitCode::from(3),
+            _ => ExitCode::SUCCESS,
         }
     }
 }

@@ -283,7 +283,14 @@ impl SshSession {
 
     /// Runs a command with a small output; returns exit status, stdout, stderr.
     pub async fn run(&self, cmd: &str) -> Result<(u32, Vec<u8>, Vec<u8>)> {
-        let (status, out, err) = remote_io::collect(self.exec(cmd).await?).await;
+        let (status, out, err, over) = remote_io::collect(self.exec(cmd).await?).await;
+        if over {
+            bail!(
+                "host {}: {cmd:?} printed more than {} MiB",
+                self.name,
+                remote_io::COLLECT_CAP >> 20
+            );
+        }
         let status = status
             .ok_or_else(|| anyhow!("host {}: {cmd:?} ended without an exit status", self.name))?;
         Ok((status, out, err))

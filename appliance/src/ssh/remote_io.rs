@@ -197,15 +197,28 @@ impl RemoteWriter {
 const OUTPUT_CAP: usize = 64 << 10;
 
 /// Reads a channel to its end: exit status (if the command sent one), stdout, stderr.
-pub(super) async fn collect(mut ch: Channel<Msg>) -> (Option<u32>, Vec<u8>, Vec<u8>) {
-    let (mut out, mut err, mut status) = (Vec::new(), Vec::new(), None);
+/// Output past [`COLLECT_CAP`] is dropped and reported as an error by the caller.
+pub(super) async fn collect(mut ch: Channel<Msg>) -> (Option<u32>, Vec<u8>, Vec<u8>, bool) {
+    let (mut out, mut err, mut status, mut over) = (Vec::new(), Vec::new(), None, false);
     while let Some(msg) = ch.wait().await {
         match msg {
-            ChannelMsg::Data { data } => out.extend_from_slice(&data),
-            ChannelMsg::ExtendedData { data, .. } => err.extend_from_slice(&data),
+            ChannelMsg::Data { data } => {
+                if out.len() + data.len() > COLLECT_CAP {
+                    over = true;
+                } else {
+                    out.extend_from_slice(&data)
+                }
+            }
+            ChannelMsg::ExtendedData { data, .. } if err.len() < OUTPUT_CAP => {
+                err.extend_from_slice(&data)
+            }
             ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status),
             _ => {}
         }
     }
-    (status, out, err)
+    (status, out, err, over)
 }
+
+/// The most a command run for its output (not a disk stream) may print: the probes and
+/// scripts Ferry runs print kilobytes; more is a runaway command.
+pub const COLLECT_CAP: usize = 16 << 20;

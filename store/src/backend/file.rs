@@ -37,6 +37,7 @@ impl FileBackend {
                 url: format!("file://{path}"),
             });
         }
+        sweep_tmp(&root.join(TMP_DIR), TMP_MAX_AGE);
         Ok(FileBackend { root })
     }
 
@@ -108,12 +109,53 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Temporary files older than this are left by killed writers (a put takes seconds).
+const TMP_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Removes temporary files that a killed writer left (best effort: a store that cannot
+/// be swept still opens).
+fn sweep_tmp(dir: &Path, max_age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > max_age);
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            tracing::info!(file = %e.path().display(), "removed a temporary file a killed writer left");
+        }
+    }
+}
+
+/// Creates `dir` and any missing parents, fsyncing the parent of each one created, so
+/// that a new directory survives a crash as the object renamed into it does.
+fn create_dir_durable(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dir_durable(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Write to a temporary file, fsync, rename into place, fsync the directory: after a
 /// crash the object is either absent or complete.
 fn put_atomic(tmp_dir: &Path, path: &Path, data: &[u8]) -> std::io::Result<()> {
-    std::fs::create_dir_all(tmp_dir)?;
+    create_dir_durable(tmp_dir)?;
     let dir = path.parent().unwrap_or(tmp_dir);
-    std::fs::create_dir_all(dir)?;
+    create_dir_durable(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(tmp_dir)?;
     tmp.write_all(data)?;
     tmp.as_file().sync_all()?;
@@ -196,5 +238,32 @@ mod tests {
             Err(BackendError::NotFound { .. })
         ));
         assert!(FileBackend::new("relative/path").is_err());
+    }
+
+    #[test]
+    fn old_temporary_files_are_swept_and_new_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let tmp = d.path().join(TMP_DIR);
+        std::fs::create_dir_all(&tmp).unwrap();
+        let (old, new) = (tmp.join("old"), tmp.join("new"));
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::write(&new, b"y").unwrap();
+        let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7 * 3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        FileBackend::new(d.path().to_str().unwrap()).unwrap();
+        assert!(!old.exists() && new.exists());
+    }
+
+    #[test]
+    fn puts_create_their_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("a/b/c/obj");
+        put_atomic(&d.path().join(TMP_DIR), &path, b"data").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"data");
     }
 }

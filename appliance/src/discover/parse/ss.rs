@@ -109,6 +109,10 @@ pub fn proc_net_tcp(text: &str) -> Result<Vec<Socket>, ParseError> {
 fn hex_addr(s: &str) -> Option<SocketAddr> {
     let (ip, port) = s.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
+    // Byte slicing below needs ASCII (a damaged or hostile field may hold anything).
+    if !ip.is_ascii() || ip.len() % 8 != 0 {
+        return None;
+    }
     let words: Vec<u32> = (0..ip.len() / 8)
         .map(|i| u32::from_str_radix(&ip[i * 8..i * 8 + 8], 16))
         .collect::<Result<_, _>>()
@@ -176,6 +180,9 @@ mod tests {
         assert!(has("ESTAB", "[::1]:41070", Some("[::1]:18082")));
         assert!(s.iter().all(|x| x.process.is_none()));
         assert!(proc_net_tcp("0: zz:zz 00000000:0000 01").is_err());
+        // A non-ASCII field is a bad line, not a panic (it used to slice mid-character).
+        assert!(proc_net_tcp("0: 0100007\u{e9}0:0050 00000000:0000 0A").is_err());
+        assert!(proc_net_tcp("0: 0100007F0:0050 00000000:0000 0A").is_err());
     }
 
     #[test]
