@@ -86,6 +86,7 @@ pub struct SshTarget {
 enum KeyProblem {
     Unknown(String),
     Changed { fingerprint: String, line: usize },
+    Revoked { fingerprint: String, line: usize },
     File(String),
 }
 
@@ -148,6 +149,13 @@ impl client::Handler for Verifier {
             }
             Ok(known_hosts::Verdict::Changed { line }) => {
                 self.set(KeyProblem::Changed {
+                    fingerprint: fp,
+                    line,
+                });
+                Ok(false)
+            }
+            Ok(known_hosts::Verdict::Revoked { line }) => {
+                self.set(KeyProblem::Revoked {
                     fingerprint: fp,
                     line,
                 });
@@ -231,6 +239,10 @@ impl SshSession {
                     ),
                     Some(KeyProblem::Changed { fingerprint, line }) => anyhow!(
                         "host {name}: HOST KEY CHANGED for {}:{}: it now presents {fingerprint}, which differs from the key pinned at {}:{line}; refusing to connect (possible man-in-the-middle)",
+                        t.addr.host, t.addr.port, t.known_hosts.display()
+                    ),
+                    Some(KeyProblem::Revoked { fingerprint, line }) => anyhow!(
+                        "host {name}: the host key {fingerprint} of {}:{} is REVOKED ({}:{line}); refusing to connect",
                         t.addr.host, t.addr.port, t.known_hosts.display()
                     ),
                     Some(KeyProblem::File(msg)) => anyhow!("host {name}: {msg}"),

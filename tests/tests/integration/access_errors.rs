@@ -52,6 +52,31 @@ fn unknown_host_key_is_refused_unless_accepted_then_pinned() -> Result<()> {
     Ok(())
 }
 
+/// Hardening, defect 10: a key marked `@revoked` is refused even with
+/// --accept-new-host-key (it used to be pinned), and comments before the pinned line no
+/// longer shift the line number the error names.
+#[test]
+fn revoked_host_key_is_refused_and_never_pinned() -> Result<()> {
+    let mut stack = Stack::new()?;
+    let d = small_disk(&stack)?;
+    stack.add_host("h3", Some(&d))?;
+    let line = stack.host("h3").known_hosts_line()?;
+    let key = line
+        .split_whitespace()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let kh = stack.path().join("known_hosts");
+    let text = format!("# fleet keys\n@revoked   *  {key}\n");
+    std::fs::write(&kh, &text)?;
+    let ferry = stack.ferry(&stack.file_store("s"), &[stack.entry("h3", &kh)])?;
+    ferry.json(&["store", "init"])?;
+    let e = one_error_line(&ferry.run(&["capture", "h3", "--accept-new-host-key"])?);
+    assert!(e.contains("REVOKED") && e.contains(":2"), "{e}");
+    assert_eq!(std::fs::read_to_string(&kh)?, text, "nothing pinned");
+    Ok(())
+}
+
 #[test]
 fn changed_host_key_is_always_refused() -> Result<()> {
     let mut stack = Stack::new()?;
