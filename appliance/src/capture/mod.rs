@@ -26,7 +26,7 @@ use crate::host::{Host, SnapshotMethod};
 use crate::progress::{Bar, Progress};
 use crate::records::Records;
 use crate::shutdown::Shutdown;
-use crate::ssh::{quote, SshSession};
+use crate::ssh::{quote, SshSession, SshTarget};
 use ferry_store::repo::Repository;
 
 /// What `ferry capture --json` prints for each host.
@@ -102,7 +102,8 @@ pub async fn capture_host(
                 index: index.clone(),
                 counters: counters.clone(),
             };
-            let r = capture_remote(&session, h, &point, sink, progress, &opts.shutdown).await;
+            let r =
+                capture_remote(&session, &target, h, &point, sink, progress, &opts.shutdown).await;
             let key = session.host_key.clone();
             session.close().await;
             (r, Some(key), machine)
@@ -197,8 +198,10 @@ struct Sink {
     counters: Arc<Counters>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn capture_remote(
     session: &SshSession,
+    target: &SshTarget,
     h: &Host,
     point: &str,
     sink: Sink,
@@ -213,6 +216,7 @@ async fn capture_remote(
     let snap = match h.snapshot {
         SnapshotMethod::None => None,
         SnapshotMethod::Lvm => {
+            source::sweep_stale_snapshots(session, h).await;
             let tag = point.rsplit('-').next().unwrap_or("snap");
             Some(source::lvm_snapshot(session, h, tag).await?)
         }
@@ -236,7 +240,7 @@ async fn capture_remote(
         _ = shutdown.requested() => Err(anyhow::anyhow!("interrupted")),
     };
     if let Some(s) = &snap {
-        if let Err(e) = source::remove_lvm_snapshot(session, h, s).await {
+        if let Err(e) = remove_snapshot(session, target, h, s).await {
             return Err(match result {
                 Ok(_) => e,
                 Err(first) => {
@@ -246,6 +250,27 @@ async fn capture_remote(
         }
     }
     result
+}
+
+/// Removes the capture's snapshot; when the session is gone (the connection dropped
+/// mid-read), on a fresh one.
+async fn remove_snapshot(
+    session: &SshSession,
+    target: &SshTarget,
+    h: &Host,
+    s: &source::LvmSnapshot,
+) -> Result<()> {
+    let first = match source::remove_lvm_snapshot(session, h, s).await {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    tracing::warn!(host = %h.name, error = %format!("{first:#}"), "removing the snapshot on a new connection");
+    let fresh = SshSession::connect(target)
+        .await
+        .map_err(|e| first.context(format!("and a new connection failed: {e:#}")))?;
+    let r = source::remove_lvm_snapshot(&fresh, h, s).await;
+    fresh.close().await;
+    r
 }
 
 /// The device size, for the progress bar only (`None` if the host will not say).

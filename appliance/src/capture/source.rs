@@ -55,10 +55,67 @@ fn sudo(h: &Host, cmd: String) -> String {
     }
 }
 
+/// A snapshot older than this was left by a capture that died (a capture of the
+/// largest disks takes hours, not half a day).
+pub const STALE_AFTER_S: i64 = 12 * 3600;
+
+/// The name of a snapshot Ferry takes: `ferry-<lv>-<tag>-<Unix seconds>`, so that a
+/// later capture can tell a stale one (its taker died) from one in use.
+fn snapshot_name(lv: &str, tag: &str, now: i64) -> String {
+    format!("ferry-{lv}-{tag}-{now}")
+}
+
+/// Of the logical volumes `names` of a volume group, Ferry's snapshots of `lv` taken
+/// more than [`STALE_AFTER_S`] before `now`.
+pub fn stale_snapshots<'a>(names: &'a str, lv: &str, now: i64) -> Vec<&'a str> {
+    let prefix = format!("ferry-{lv}-");
+    names
+        .split_whitespace()
+        .filter(|n| {
+            n.strip_prefix(&prefix)
+                .and_then(|rest| rest.rsplit_once('-'))
+                .and_then(|(_, t)| t.parse::<i64>().ok())
+                .is_some_and(|taken| now - taken > STALE_AFTER_S)
+        })
+        .collect()
+}
+
+/// Removes the snapshots of the host's volume that earlier captures left (the appliance
+/// died, or its connection did, before it could remove them). Best effort: a failure is
+/// logged, and the capture goes on.
+pub async fn sweep_stale_snapshots(session: &SshSession, h: &Host) {
+    let Ok((vg, lv)) = parse_lv_path(&h.disk) else {
+        return;
+    };
+    let list = sudo(h, format!("lvs --noheadings -o lv_name {}", quote(&vg)));
+    let names = match session.check(&list).await {
+        Ok(out) => String::from_utf8_lossy(&out).to_string(),
+        Err(e) => {
+            tracing::warn!(host = %h.name, error = %format!("{e:#}"), "cannot list logical volumes to sweep stale snapshots");
+            return;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for name in stale_snapshots(&names, &lv, now) {
+        let snap = LvmSnapshot {
+            lv: format!("{vg}/{name}"),
+            device: format!("/dev/{vg}/{name}"),
+        };
+        match remove_lvm_snapshot(session, h, &snap).await {
+            Ok(()) => {
+                tracing::warn!(host = %h.name, snapshot = %snap.lv, "removed a snapshot an earlier capture left")
+            }
+            Err(e) => {
+                tracing::warn!(host = %h.name, error = %format!("{e:#}"), "cannot remove a stale snapshot")
+            }
+        }
+    }
+}
+
 /// Takes an LVM snapshot of the host's disk.
 pub async fn lvm_snapshot(session: &SshSession, h: &Host, tag: &str) -> Result<LvmSnapshot> {
     let (vg, lv) = parse_lv_path(&h.disk).with_context(|| format!("host {}", h.name))?;
-    let name = format!("ferry-{lv}-{tag}");
+    let name = snapshot_name(&lv, tag, time::OffsetDateTime::now_utc().unix_timestamp());
     let cmd = sudo(
         h,
         format!(
@@ -153,5 +210,19 @@ mod tests {
         );
         assert!(parse_lv_path("/dev/sda").is_err());
         assert!(parse_lv_path("/srv/disk.img").is_err());
+    }
+
+    #[test]
+    fn stale_snapshots_are_ferrys_old_ones_only() {
+        let now = 1_800_000_000;
+        let old = now - STALE_AFTER_S - 1;
+        let names = format!(
+            "  root\n  ferry-root-deadbeef-{old}\n  ferry-root-cafebabe-{now}\n  ferry-home-deadbeef-{old}\n  ferry-root-notatime\n  data-snap\n"
+        );
+        assert_eq!(
+            stale_snapshots(&names, "root", now),
+            vec![format!("ferry-root-deadbeef-{old}").as_str()]
+        );
+        assert!(snapshot_name("root", "ab", now).ends_with(&format!("-{now}")));
     }
 }

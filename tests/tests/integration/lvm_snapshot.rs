@@ -65,6 +65,13 @@ fn install_stand_ins(stack: &Stack, host: &str, snapshot_is_broken: bool) -> Res
         ),
     )?;
     h.install_command(
+        "lvs",
+        &format!(
+            "#!/bin/sh\necho \"lvs $*\" >> {log}\nfor a; do vg=$a; done\nfor f in /dev/$vg/*; do echo \"  ${{f##*/}}\"; done\n",
+            log = log.display()
+        ),
+    )?;
+    h.install_command(
         "sudo",
         &format!(
             "#!/bin/sh\necho \"sudo $*\" >> {log}\n[ \"$1\" = -n ] || exit 1\nshift\nexec \"$@\"\n",
@@ -221,5 +228,106 @@ fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
         "the snapshot must be removed on SIGTERM: {calls}"
     );
     only_origin_and_no_point(&vg, &ferry, "db3")?;
+    Ok(())
+}
+
+/// Hardening, defect 9: snapshots that earlier captures left (the appliance died) are
+/// removed at the start of the next capture of the host when they are older than any
+/// capture takes; a young one (a capture in progress elsewhere) and other volumes stay.
+#[test]
+fn stale_snapshots_are_swept_by_the_next_capture() -> Result<()> {
+    let (_stack, vg, log, ferry) = small_lvm_host("db4", false, |_| Ok(()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let stale = format!("ferry-root-deadbeef-{}", now - 13 * 3600);
+    let young = format!("ferry-root-cafebabe-{}", now - 60);
+    for n in [&stale, &young, &"data".to_string()] {
+        std::fs::write(vg.dir.join(n), b"x")?;
+    }
+    ferry.json(&["capture", "db4"])?;
+    let calls = std::fs::read_to_string(&log)?;
+    assert!(
+        calls.contains(&format!(
+            "lvremove -f {}/{stale}",
+            vg.dir.file_name().unwrap().to_str().unwrap()
+        )),
+        "{calls}"
+    );
+    assert!(!vg.dir.join(&stale).exists());
+    assert!(vg.dir.join(&young).exists() && vg.dir.join("data").exists());
+    Ok(())
+}
+
+/// The pids of the per-connection processes of the sshd whose config is `config`.
+fn sshd_sessions(config: &Path) -> Vec<i32> {
+    let want = config.display().to_string();
+    let procs: Vec<(i32, i32, String)> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: i32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            Some((pid, ppid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
+        })
+        .collect();
+    let listeners: Vec<i32> = procs
+        .iter()
+        .filter(|(_, _, c)| c.contains(&want))
+        .map(|(p, _, _)| *p)
+        .collect();
+    procs
+        .iter()
+        .filter(|(_, pp, _)| listeners.contains(pp))
+        .map(|(p, _, _)| *p)
+        .collect()
+}
+
+/// Hardening, defect 9: the connection drops mid-capture (its sshd dies): the capture
+/// fails, and removes its snapshot over a new connection.
+#[test]
+fn a_dropped_connection_does_not_leave_the_snapshot() -> Result<()> {
+    let (stack, vg, log, ferry) = small_lvm_host("db5", false, |h| {
+        h.install_command(
+            "cat",
+            "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
+             /dev/*) while :; do head -c 65536 /dev/urandom; sleep 0.05; done;;\n\
+             *) exec /bin/cat \"$@\";;\nesac\n",
+        )
+    })?;
+    let child = ferry.spawn(&["capture", "db5"])?;
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("lvcreate")
+    {
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the capture never took its snapshot"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let sessions = sshd_sessions(&stack.host("db5").dir.join("sshd_config"));
+    anyhow::ensure!(!sessions.is_empty(), "no sshd session process found");
+    for pid in sessions {
+        // SAFETY: a plain kill(2) of this test's own sshd's session process.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let calls = std::fs::read_to_string(&log)?;
+    assert!(calls.contains("lvremove -f"), "{calls}");
+    only_origin_and_no_point(&vg, &ferry, "db5")?;
     Ok(())
 }
