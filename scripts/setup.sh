@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, idempotently: OpenSSH server and client,
 # e2fsprogs/rsync (the workload script), iproute2/util-linux (the discovery test bed's
-# network namespaces), kmod (modinfo, as the discovered hosts have it), chromium (the
+# network namespaces), mount (losetup: loop devices for the restore tests), kmod (modinfo, as the discovered hosts have it), chromium (the
 # report test), moto server, cargo-lambda, the aws CLI, and the template and
 # state-machine validators.
 set -euo pipefail
@@ -14,6 +14,7 @@ command -v rsync >/dev/null || need_apt+=(rsync)
 command -v python3 >/dev/null || need_apt+=(python3 python3-pip)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v unshare >/dev/null || need_apt+=(util-linux)
+command -v losetup >/dev/null || need_apt+=(mount)
 command -v modinfo >/dev/null || need_apt+=(kmod)
 command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

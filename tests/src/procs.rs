@@ -1,4 +1,5 @@
-//! Child processes owned by a handle, free ports, readiness checks.
+//! Child processes owned by a handle, free ports, readiness checks, and finding the
+//! processes a fault test kills (a host's `dd` writers, an sshd's sessions).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command};
@@ -61,5 +62,67 @@ pub fn wait_for_port(proc: &mut Proc, addr: SocketAddr, timeout: Duration) -> Re
             bail!("{} did not listen on {addr} within {timeout:?}", proc.name);
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Every process as (pid, parent pid, command line with spaces for NULs).
+fn processes() -> Vec<(i32, i32, Vec<Vec<u8>>)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let ppid: i32 = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let args = raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect();
+            Some((pid, ppid, args))
+        })
+        .collect()
+}
+
+/// The pids of `dd` processes writing to `disk` (argv[0] `dd`, an `of=` naming it).
+pub fn dd_writers(disk: &std::path::Path) -> Vec<i32> {
+    let want = format!("of={}", disk.display()).into_bytes();
+    processes()
+        .into_iter()
+        .filter(|(_, _, args)| {
+            args.first().is_some_and(|a| a.ends_with(b"dd")) && args.contains(&want)
+        })
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+/// The pids of the per-connection processes of the sshd started with `config` (the
+/// listener renames itself, `sshd: ... -f CONFIG [listener] ...`: matched as text).
+pub fn sshd_sessions(config: &std::path::Path) -> Vec<i32> {
+    let want = config.display().to_string();
+    let all = processes();
+    let listeners: Vec<i32> = all
+        .iter()
+        .filter(|(_, _, args)| {
+            let line: Vec<u8> = args.join(&b' ');
+            String::from_utf8_lossy(&line).contains(&want)
+        })
+        .map(|(p, _, _)| *p)
+        .collect();
+    all.iter()
+        .filter(|(_, pp, _)| listeners.contains(pp))
+        .map(|(p, _, _)| *p)
+        .collect()
+}
+
+/// SIGKILL to each of `pids`.
+pub fn kill9(pids: &[i32]) {
+    for &pid in pids {
+        // SAFETY: a plain kill(2); the callers pass processes of their own test peers.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }

@@ -141,11 +141,16 @@ impl RemoteWriter {
 
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
         let mut ended = self.ended.clone();
+        // `wait_for` hands back a read guard of the watch: drop it here, before the arm
+        // waits for the task that writes to the watch.
+        let ended = async move {
+            let _ = ended.wait_for(|e| *e).await;
+        };
         tokio::select! {
             r = self.tx.data_bytes(data) => {
                 r.with_context(|| format!("host {}: writing to `{}`", self.host, self.cmd))
             }
-            _ = ended.wait_for(|e| *e) => {
+            () = ended => {
                 let failure = self.outcome().await;
                 Err(failure.unwrap_or_else(|| anyhow::anyhow!(
                     "host {}: `{}` ended before it read all its input",
@@ -180,7 +185,10 @@ impl RemoteWriter {
 
     /// Closes stdin and waits for the command; fails unless it exits 0.
     pub async fn finish(mut self) -> Result<()> {
-        if !*self.ended.borrow() {
+        // Read the flag first: a watch guard held across the await below would block
+        // the task that sets it.
+        let ended = *self.ended.borrow();
+        if !ended {
             self.tx
                 .eof()
                 .await

@@ -185,6 +185,7 @@ async fn a_build_after_a_failed_one_succeeds() -> Result<()> {
         &done.snapshot_id,
     ])?;
     assert_eq!(snaps["Snapshots"][0]["State"], "completed");
+    println!("FAULT | image build | a build fails and its snapshot is deleted | the next build starts a new snapshot (token per attempt) and completes |");
     Ok(())
 }
 

@@ -182,7 +182,7 @@ fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
         h.install_command(
             "cat",
             "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
-             /dev/*) while :; do head -c 65536 /dev/urandom; sleep 0.05; done;;\n\
+             /dev/*) while head -c 65536 /dev/urandom; do sleep 0.05; done;;\n\
              *) exec /bin/cat \"$@\";;\nesac\n",
         )
     })?;
@@ -228,6 +228,7 @@ fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
         "the snapshot must be removed on SIGTERM: {calls}"
     );
     only_origin_and_no_point(&vg, &ferry, "db3")?;
+    println!("FAULT | capture | SIGTERM during an LVM capture | stops within 5 s, exit 1, no point; the snapshot is removed |");
     Ok(())
 }
 
@@ -259,39 +260,6 @@ fn stale_snapshots_are_swept_by_the_next_capture() -> Result<()> {
     Ok(())
 }
 
-/// The pids of the per-connection processes of the sshd whose config is `config`.
-fn sshd_sessions(config: &Path) -> Vec<i32> {
-    let want = config.display().to_string();
-    let procs: Vec<(i32, i32, String)> = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let ppid: i32 = stat
-                .rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()?;
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            Some((pid, ppid, String::from_utf8_lossy(&cmd).replace('\0', " ")))
-        })
-        .collect();
-    let listeners: Vec<i32> = procs
-        .iter()
-        .filter(|(_, _, c)| c.contains(&want))
-        .map(|(p, _, _)| *p)
-        .collect();
-    procs
-        .iter()
-        .filter(|(_, pp, _)| listeners.contains(pp))
-        .map(|(p, _, _)| *p)
-        .collect()
-}
-
 /// Hardening, defect 9: the connection drops mid-capture (its sshd dies): the capture
 /// fails, and removes its snapshot over a new connection.
 #[test]
@@ -300,7 +268,7 @@ fn a_dropped_connection_does_not_leave_the_snapshot() -> Result<()> {
         h.install_command(
             "cat",
             "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
-             /dev/*) while :; do head -c 65536 /dev/urandom; sleep 0.05; done;;\n\
+             /dev/*) while head -c 65536 /dev/urandom; do sleep 0.05; done;;\n\
              *) exec /bin/cat \"$@\";;\nesac\n",
         )
     })?;
@@ -317,17 +285,15 @@ fn a_dropped_connection_does_not_leave_the_snapshot() -> Result<()> {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let sessions = sshd_sessions(&stack.host("db5").dir.join("sshd_config"));
+    let sessions = ferry_tests::procs::sshd_sessions(&stack.host("db5").dir.join("sshd_config"));
     anyhow::ensure!(!sessions.is_empty(), "no sshd session process found");
-    for pid in sessions {
-        // SAFETY: a plain kill(2) of this test's own sshd's session process.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
-    }
+    ferry_tests::procs::kill9(&sessions);
     let out = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let calls = std::fs::read_to_string(&log)?;
     assert!(calls.contains("lvremove -f"), "{calls}");
     only_origin_and_no_point(&vg, &ferry, "db5")?;
+    println!("FAULT | capture | SSH connection dropped during an LVM capture | exit 1, no point; the snapshot is removed over a new connection |");
     Ok(())
 }

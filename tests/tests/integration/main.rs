@@ -12,6 +12,7 @@ mod damaged_objects;
 mod discover_findings;
 mod discover_offline;
 mod discover_shop;
+mod faults;
 mod launch_fn;
 mod lvm_snapshot;
 mod migrate_e2e;

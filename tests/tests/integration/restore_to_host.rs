@@ -89,25 +89,6 @@ fn restore_to_a_smaller_disk_is_refused_and_writes_nothing() -> Result<()> {
     Ok(())
 }
 
-/// The pids of `dd` processes writing to `disk` (argv[0] `dd`, an `of=` naming it).
-fn dd_writers(disk: &std::path::Path) -> Vec<i32> {
-    let want = format!("of={}", disk.display());
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let args: Vec<&[u8]> = raw.split(|&b| b == 0).collect();
-            args.first().is_some_and(|a| a.ends_with(b"dd")) && args.contains(&want.as_bytes())
-        })
-        .collect()
-}
-
 /// Hardening, defect 5: a disk in use is refused unless forced, a wrong `--base` is
 /// caught on a sample before anything is written, a write that dies part-way says the
 /// disk is inconsistent and how to finish, and the rerun converges; success is reported
@@ -168,19 +149,18 @@ fn restore_to_host_refuses_unsafe_targets_and_says_when_half_written() -> Result
 
     // A write that dies part-way (its dd killed): the error says so, the rerun finishes.
     std::fs::write(&target, vec![0u8; size])?;
-    let child = ferry.spawn(&["restore", "app1", "--to-host", "origin"])?;
+    let mut child = ferry.spawn(&["restore", "app1", "--to-host", "origin"])?;
     let start = Instant::now();
-    let killed = loop {
-        if let Some(&pid) = dd_writers(&target).first() {
-            // SAFETY: a plain kill(2) of a process of this test's own sshd host.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            break true;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            break false;
-        }
+    // Each range has its own short-lived dd: kill every one seen until ferry ends (one
+    // seen may exit before the signal lands).
+    let mut killed = 0;
+    while child.try_wait()?.is_none() && start.elapsed() < Duration::from_secs(120) {
+        let pids = ferry_tests::procs::dd_writers(&target);
+        killed += pids.len();
+        ferry_tests::procs::kill9(&pids);
         std::thread::sleep(Duration::from_millis(1));
-    };
+    }
+    let killed = killed > 0;
     let out = child.wait_with_output()?;
     assert!(killed, "no dd writer seen");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -192,5 +172,6 @@ fn restore_to_host_refuses_unsafe_targets_and_says_when_half_written() -> Result
     let rerun = ferry.json(&["restore", "app1", "--to-host", "origin"])?;
     assert!(rerun["bytes_written"].as_u64().unwrap() > 0);
     assert_eq!(disk::sha256(&target)?, disk::sha256(&changed)?);
+    println!("FAULT | restore onto a host | the remote dd killed mid-write | exit 1, the error says the disk is mixed and to rerun; the rerun converges, read back equal |");
     Ok(())
 }
