@@ -156,6 +156,7 @@ fn main() -> Result<()> {
                 "parent_point": null,
                 "range": total / 2 / rb,
                 "range_blocks": rb,
+                "attempt": "rss",
             });
             let w = run_child(&env, &["write", &store, &req.to_string()])?;
             if w["blocks_written"].as_u64() != Some(*rb) {
