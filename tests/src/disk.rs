@@ -99,3 +99,21 @@ pub fn differing_bytes(a: &Path, b: &Path) -> Result<u64> {
     let (x, y) = (std::fs::read(a)?, std::fs::read(b)?);
     Ok(x.iter().zip(&y).filter(|(p, q)| p != q).count() as u64)
 }
+
+/// Every file under `dir`, at any depth, sorted (none when `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out.sort();
+    out
+}

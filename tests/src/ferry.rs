@@ -122,6 +122,20 @@ pub struct HostEntry {
     pub extra: String,
 }
 
+impl HostEntry {
+    /// A host whose disk is read on the appliance itself (no SSH).
+    pub fn local(name: &str, disk: &Path) -> Self {
+        HostEntry {
+            name: name.into(),
+            ssh: None,
+            identity: None,
+            disk: disk.to_path_buf(),
+            known_hosts: None,
+            extra: String::new(),
+        }
+    }
+}
+
 /// Writes a `ferry.toml`.
 pub fn write_config(
     path: &Path,

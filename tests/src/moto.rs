@@ -229,6 +229,24 @@ impl Moto {
         self.aws(&["dynamodb", "get-item", "--table-name", table, "--key", &key])
     }
 
+    /// Makes a lock item look expired, as if its holder died long ago.
+    pub fn expire_lock(&self, table: &str, pk: &str, sk: &str) -> Result<()> {
+        let key = serde_json::json!({"pk": {"S": pk}, "sk": {"S": sk}}).to_string();
+        self.aws(&[
+            "dynamodb",
+            "update-item",
+            "--table-name",
+            table,
+            "--key",
+            &key,
+            "--update-expression",
+            "SET expires = :e",
+            "--expression-attribute-values",
+            r#"{":e": {"N": "1"}}"#,
+        ])?;
+        Ok(())
+    }
+
     /// A raw HTTP call to moto's own API (`/moto-api/...`).
     pub fn moto_api(&self, method: &str, path: &str, body: &str) -> Result<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port))?;

@@ -60,6 +60,28 @@ pub struct FoundSnapshot {
     pub parent_point: Option<String>,
 }
 
+/// This account's snapshots tagged with `point` (in `status`, when given).
+async fn snapshots_of(
+    c: &Cloud,
+    point: &str,
+    status: Option<&str>,
+) -> Result<aws_sdk_ec2::operation::describe_snapshots::DescribeSnapshotsOutput, StepError> {
+    let mut filters = vec![Filter::builder()
+        .name(format!("tag:{POINT_TAG}"))
+        .values(point)
+        .build()];
+    if let Some(s) = status {
+        filters.push(Filter::builder().name("status").values(s).build());
+    }
+    c.ec2
+        .describe_snapshots()
+        .owner_ids("self")
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .map_err(|e| sdk_error("DescribeSnapshots", point, e))
+}
+
 /// The snapshot tagged with `point`: a completed one (any attempt's), else one that
 /// `attempt` started and that is still being written (a retried step; rewriting its
 /// blocks is harmless). Another attempt's unfinished snapshot is never reused: it may be
@@ -69,19 +91,7 @@ pub async fn find_snapshot(
     point: &str,
     attempt: &str,
 ) -> Result<Option<FoundSnapshot>, StepError> {
-    let out = c
-        .ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{POINT_TAG}"))
-                .values(point)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeSnapshots", point, e))?;
+    let out = snapshots_of(c, point, None).await?;
     let tag = |s: &aws_sdk_ec2::types::Snapshot, key: &str| {
         s.tags()
             .iter()
@@ -129,20 +139,7 @@ pub fn build_lock<'a>(
 /// Deletes the unfinished snapshots of `point` that other attempts started (left by
 /// builds that died without cleaning up). Only with the point's build lock held.
 pub async fn delete_stale(c: &Cloud, point: &str, attempt: &str) -> Result<(), StepError> {
-    let out = c
-        .ec2
-        .describe_snapshots()
-        .owner_ids("self")
-        .filters(
-            Filter::builder()
-                .name(format!("tag:{POINT_TAG}"))
-                .values(point)
-                .build(),
-        )
-        .filters(Filter::builder().name("status").values("pending").build())
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeSnapshots", point, e))?;
+    let out = snapshots_of(c, point, Some("pending")).await?;
     for s in out.snapshots() {
         let theirs = s
             .tags()

@@ -22,14 +22,7 @@ async fn point_to_snapshot_to_ami_and_incremental_child() -> Result<()> {
     let moto = stack.moto.as_ref().unwrap();
     let disk_path = stack.path().join("app1.img");
     disk::copy(&base, &disk_path)?;
-    let entry = HostEntry {
-        name: "app1".into(),
-        ssh: None,
-        identity: None,
-        disk: disk_path.clone(),
-        known_hosts: None,
-        extra: String::new(),
-    };
+    let entry = HostEntry::local("app1", &disk_path);
     let store = "s3://ferry-store/images";
     let ferry = stack.ferry(store, &[entry])?;
     ferry.json(&["store", "init"])?;
@@ -136,14 +129,7 @@ async fn a_build_after_a_failed_one_succeeds() -> Result<()> {
     let moto = stack.moto.as_ref().unwrap();
     let disk_path = stack.path().join("db1.img");
     disk::copy(&base, &disk_path)?;
-    let entry = HostEntry {
-        name: "db1".into(),
-        ssh: None,
-        identity: None,
-        disk: disk_path.clone(),
-        known_hosts: None,
-        extra: String::new(),
-    };
+    let entry = HostEntry::local("db1", &disk_path);
     let store = "s3://ferry-store/retry";
     let ferry = stack.ferry(store, &[entry])?;
     ferry.json(&["store", "init"])?;
@@ -200,14 +186,7 @@ async fn one_build_of_a_point_at_a_time() -> Result<()> {
     let moto = stack.moto.as_ref().unwrap();
     let disk_path = stack.path().join("web9.img");
     disk::copy(&base, &disk_path)?;
-    let entry = HostEntry {
-        name: "web9".into(),
-        ssh: None,
-        identity: None,
-        disk: disk_path.clone(),
-        known_hosts: None,
-        extra: String::new(),
-    };
+    let entry = HostEntry::local("web9", &disk_path);
     let store = "s3://ferry-store/locks";
     let ferry = stack.ferry(store, &[entry])?;
     ferry.json(&["store", "init"])?;
@@ -241,18 +220,7 @@ async fn one_build_of_a_point_at_a_time() -> Result<()> {
 
     // A dies without cleaning up; its lock runs out (here: set to have expired).
     let lock = keys::build_lock("web9", &point);
-    moto.aws(&[
-        "dynamodb",
-        "update-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &serde_json::json!({"pk": {"S": lock.pk}, "sk": {"S": lock.sk}}).to_string(),
-        "--update-expression",
-        "SET expires = :e",
-        "--expression-attribute-values",
-        r#"{":e": {"N": "1"}}"#,
-    ])?;
+    moto.expire_lock(TABLE, &lock.pk, &lock.sk)?;
     let (c, done) = build(&cloud, &repo, "web9", "build-c").await?;
     assert_ne!(c.snapshot_id, a.snapshot_id);
     let dead = moto.aws(&[

@@ -13,14 +13,7 @@ fn point_written_record_failed_is_its_own_outcome() -> Result<()> {
     let stack = Stack::new()?.with_moto()?;
     let moto = stack.moto.as_ref().unwrap();
     let config = stack.path().join("ferry.toml");
-    let entry = HostEntry {
-        name: "db".into(),
-        ssh: None,
-        identity: None,
-        disk: base,
-        known_hosts: None,
-        extra: String::new(),
-    };
+    let entry = HostEntry::local("db", &base);
     // A table that does not exist: every record write fails.
     write_config(
         &config,

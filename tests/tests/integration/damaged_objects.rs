@@ -14,40 +14,6 @@ use ferry_tests::disk;
 use ferry_tests::ferry::{Ferry, HostEntry};
 use ferry_tests::stack::Stack;
 
-fn local(name: &str, disk: &Path) -> HostEntry {
-    HostEntry {
-        name: name.into(),
-        ssh: None,
-        identity: None,
-        disk: disk.to_path_buf(),
-        known_hosts: None,
-        extra: String::new(),
-    }
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walk(dir);
-    out.sort();
-    out
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                walk(&p)
-            } else {
-                vec![p]
-            }
-        })
-        .collect()
-}
-
 /// Two hosts captured into one file store; returns the stack, ferry, the store dir and
 /// the index object each capture wrote.
 struct TwoHosts {
@@ -68,14 +34,14 @@ fn two_hosts() -> Result<TwoHosts> {
     disk::copy(&changed, &db)?;
     let ferry = stack.ferry(
         &stack.file_store("store"),
-        &[local("a", &da), local("b", &db)],
+        &[HostEntry::local("a", &da), HostEntry::local("b", &db)],
     )?;
     let store = stack.path().join("store");
     ferry.json(&["store", "init"])?;
     ferry.json(&["capture", "a"])?;
-    let index_a = files(&store.join("index")).remove(0);
+    let index_a = disk::files_under(&store.join("index")).remove(0);
     ferry.json(&["capture", "b"])?;
-    let index_b = files(&store.join("index"))
+    let index_b = disk::files_under(&store.join("index"))
         .into_iter()
         .find(|p| p != &index_a)
         .expect("capture b wrote an index object");
@@ -182,7 +148,7 @@ fn verify_ok_means_every_point_restores() -> Result<()> {
 
     // A pack cut short: restore fails for the chunks past the cut; structural verify
     // (no data read) already says so.
-    let pack = files(&t.store.join("packs"))
+    let pack = disk::files_under(&t.store.join("packs"))
         .into_iter()
         .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
         .unwrap();

@@ -11,7 +11,6 @@
 //! after a failed build (`build_image_fn`), a launch refused inside the migrate state
 //! machine (`migrate_sm`).
 
-use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -29,34 +28,6 @@ use ferry_tests::stack::{Stack, TABLE};
 
 fn row(stage: &str, fault: &str, outcome: &str) {
     println!("FAULT | {stage} | {fault} | {outcome} |");
-}
-
-fn local(name: &str, disk: &Path) -> HostEntry {
-    HostEntry {
-        name: name.into(),
-        ssh: None,
-        identity: None,
-        disk: disk.to_path_buf(),
-        known_hosts: None,
-        extra: String::new(),
-    }
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                files(&p)
-            } else {
-                vec![p]
-            }
-        })
-        .collect()
 }
 
 /// Waits until `ready` holds, while the child runs; fails if it ends first.
@@ -100,11 +71,11 @@ fn capture_killed_during_upload() -> Result<()> {
 
     let mut child = ferry.spawn(&["capture", "db1", "--json"])?;
     wait_while_running(&mut child, "two packs were uploaded", || {
-        files(&store_dir.join("packs")).len() >= 2
+        disk::files_under(&store_dir.join("packs")).len() >= 2
     })?;
     child.kill()?;
     child.wait()?;
-    let left = files(&store_dir.join("packs")).len();
+    let left = disk::files_under(&store_dir.join("packs")).len();
     assert!(left >= 2);
     assert_eq!(
         points(&ferry, "db1")?,
@@ -145,7 +116,7 @@ fn capture_connection_dropped() -> Result<()> {
     ferry.json(&["store", "init"])?;
     let mut child = ferry.spawn(&["capture", "db2"])?;
     wait_while_running(&mut child, "a pack was uploaded", || {
-        !files(&store_dir.join("packs")).is_empty()
+        !disk::files_under(&store_dir.join("packs")).is_empty()
     })?;
     kill9(&sshd_sessions(&stack.host("db2").dir.join("sshd_config")));
     let out = child.wait_with_output()?;
@@ -168,7 +139,7 @@ fn capture_connection_dropped() -> Result<()> {
 fn restore_to_file_killed() -> Result<()> {
     let (base, _) = disk::workload()?;
     let stack = Stack::new()?.with_moto()?;
-    let ferry = stack.ferry("s3://ferry-store/faults", &[local("app", &base)])?;
+    let ferry = stack.ferry("s3://ferry-store/faults", &[HostEntry::local("app", &base)])?;
     ferry.json(&["store", "init"])?;
     ferry.json(&["capture", "app"])?;
     let out = stack.path().join("app.img");
@@ -242,7 +213,7 @@ async fn image_build_write_fails_then_is_retried() -> Result<()> {
     let stack = Stack::new()?.with_moto()?;
     let moto = stack.moto.as_ref().unwrap();
     let store = "s3://ferry-store/faults-build";
-    let ferry = stack.ferry(store, &[local("web", &base)])?;
+    let ferry = stack.ferry(store, &[HostEntry::local("web", &base)])?;
     ferry.json(&["store", "init"])?;
     ferry.json(&["capture", "web"])?;
     let cfg = moto.sdk_config().await;
@@ -317,7 +288,7 @@ async fn image_build_attempt_dies_without_cleanup() -> Result<()> {
     let stack = Stack::new()?.with_moto()?;
     let moto = stack.moto.as_ref().unwrap();
     let store = "s3://ferry-store/faults-dies";
-    let ferry = stack.ferry(store, &[local("db", &base)])?;
+    let ferry = stack.ferry(store, &[HostEntry::local("db", &base)])?;
     ferry.json(&["store", "init"])?;
     let p = ferry.json(&["capture", "db"])?;
     let cfg = moto.sdk_config().await;
@@ -339,18 +310,7 @@ async fn image_build_attempt_dies_without_cleanup() -> Result<()> {
     }
     // Its lock runs out.
     let lock = ferry_core::keys::build_lock("db", p["point"].as_str().unwrap());
-    moto.aws(&[
-        "dynamodb",
-        "update-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        &serde_json::json!({"pk": {"S": lock.pk}, "sk": {"S": lock.sk}}).to_string(),
-        "--update-expression",
-        "SET expires = :e",
-        "--expression-attribute-values",
-        r#"{":e": {"N": "1"}}"#,
-    ])?;
+    moto.expire_lock(TABLE, &lock.pk, &lock.sk)?;
     let (plan, done) = ferry_tests::build::build(&cloud, &repo, "db", "rerun").await?;
     assert_ne!(plan.snapshot_id, dead.snapshot_id);
     let gone = moto.aws(&[

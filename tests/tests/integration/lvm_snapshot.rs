@@ -104,6 +104,34 @@ fn small_lvm_host(
     Ok((stack, vg, log, ferry))
 }
 
+/// Reading a device never ends (a disk far larger than the test waits for); every
+/// other `cat` is the real one.
+fn endless_device_reads(h: &SshHost) -> Result<()> {
+    h.install_command(
+        "cat",
+        "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
+         /dev/*) while head -c 65536 /dev/urandom; do sleep 0.05; done;;\n\
+         *) exec /bin/cat \"$@\";;\nesac\n",
+    )
+}
+
+/// Waits until the capture took its snapshot and has been reading for a second.
+fn wait_for_snapshot(log: &Path) -> Result<()> {
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains("lvcreate")
+    {
+        anyhow::ensure!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the capture never took its snapshot"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    Ok(())
+}
+
 /// Only the origin is left in the volume group, and the host has no point.
 fn only_origin_and_no_point(vg: &FakeVg, ferry: &Ferry, host: &str) -> Result<()> {
     let left: Vec<_> = std::fs::read_dir(&vg.dir)?
@@ -176,30 +204,10 @@ fn lvm_snapshot_is_removed_when_the_capture_fails() -> Result<()> {
 
 #[test]
 fn sigterm_stops_a_capture_and_removes_its_snapshot() -> Result<()> {
-    // Reading a device never ends (a disk far larger than the test waits for); every
-    // other `cat` is the real one.
-    let (_stack, vg, log, ferry) = small_lvm_host("db3", false, |h| {
-        h.install_command(
-            "cat",
-            "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
-             /dev/*) while head -c 65536 /dev/urandom; do sleep 0.05; done;;\n\
-             *) exec /bin/cat \"$@\";;\nesac\n",
-        )
-    })?;
+    let (_stack, vg, log, ferry) = small_lvm_host("db3", false, endless_device_reads)?;
 
     let mut child = ferry.spawn(&["capture", "db3"])?;
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("lvcreate")
-    {
-        anyhow::ensure!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the capture never took its snapshot"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    wait_for_snapshot(&log)?;
     // SAFETY: sends a signal to our own child process; no memory is involved.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
     let signalled = std::time::Instant::now();
@@ -264,27 +272,9 @@ fn stale_snapshots_are_swept_by_the_next_capture() -> Result<()> {
 /// fails, and removes its snapshot over a new connection.
 #[test]
 fn a_dropped_connection_does_not_leave_the_snapshot() -> Result<()> {
-    let (stack, vg, log, ferry) = small_lvm_host("db5", false, |h| {
-        h.install_command(
-            "cat",
-            "#!/bin/sh\n[ \"$1\" = -- ] && shift\ncase \"$1\" in\n\
-             /dev/*) while head -c 65536 /dev/urandom; do sleep 0.05; done;;\n\
-             *) exec /bin/cat \"$@\";;\nesac\n",
-        )
-    })?;
+    let (stack, vg, log, ferry) = small_lvm_host("db5", false, endless_device_reads)?;
     let child = ferry.spawn(&["capture", "db5"])?;
-    let started = std::time::Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("lvcreate")
-    {
-        anyhow::ensure!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "the capture never took its snapshot"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    wait_for_snapshot(&log)?;
     let sessions = ferry_tests::procs::sshd_sessions(&stack.host("db5").dir.join("sshd_config"));
     anyhow::ensure!(!sessions.is_empty(), "no sshd session process found");
     ferry_tests::procs::kill9(&sessions);

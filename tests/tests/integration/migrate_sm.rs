@@ -19,17 +19,7 @@ fn migrate_execution_builds_launches_verifies_and_records() -> Result<()> {
     let moto = stack.moto.as_ref().unwrap();
     let disk_path = stack.path().join("web1.img");
     disk::copy(&base, &disk_path)?;
-    let ferry = stack.ferry(
-        CLOUD_STORE,
-        &[HostEntry {
-            name: "web1".into(),
-            ssh: None,
-            identity: None,
-            disk: disk_path,
-            known_hosts: None,
-            extra: String::new(),
-        }],
-    )?;
+    let ferry = stack.ferry(CLOUD_STORE, &[HostEntry::local("web1", &disk_path)])?;
     ferry.json(&["store", "init"])?;
     let point = ferry.json(&["capture", "web1"])?;
 

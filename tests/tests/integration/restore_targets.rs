@@ -53,17 +53,7 @@ fn block_devices_in_place_symlinks_followed_others_refused() -> Result<()> {
     let (base, _) = disk::workload()?;
     let size = std::fs::metadata(&base)?.len();
     let stack = Stack::new()?;
-    let ferry = stack.ferry(
-        &stack.file_store("store"),
-        &[HostEntry {
-            name: "db".into(),
-            ssh: None,
-            identity: None,
-            disk: base.clone(),
-            known_hosts: None,
-            extra: String::new(),
-        }],
-    )?;
+    let ferry = stack.ferry(&stack.file_store("store"), &[HostEntry::local("db", &base)])?;
     ferry.json(&["store", "init"])?;
     let point = ferry.json(&["capture", "db"])?;
 

@@ -5,19 +5,6 @@ use anyhow::Result;
 use ferry_tests::disk;
 use ferry_tests::stack::Stack;
 
-fn pack_files(store: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(dirs) = std::fs::read_dir(store.join("packs")) {
-        for d in dirs.flatten() {
-            if let Ok(files) = std::fs::read_dir(d.path()) {
-                out.extend(files.flatten().map(|f| f.path()));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn corrupted_pack_is_named_and_nothing_is_restored() -> Result<()> {
     let (base, _) = disk::workload()?;
@@ -31,7 +18,10 @@ fn corrupted_pack_is_named_and_nothing_is_restored() -> Result<()> {
     assert_eq!(ferry.run(&["verify", "--read-data"])?.code, Some(0));
 
     // Flip bytes inside the first blob of one pack (the trailer stays readable).
-    let pack = pack_files(&store_dir).into_iter().next().unwrap();
+    let pack = disk::files_under(&store_dir.join("packs"))
+        .into_iter()
+        .next()
+        .unwrap();
     let mut bytes = std::fs::read(&pack)?;
     for b in &mut bytes[100..110] {
         *b ^= 0x5a;
