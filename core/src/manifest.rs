@@ -19,6 +19,9 @@ pub const VERSION: u32 = 1;
 const ENTRY: usize = 36;
 /// A point's metadata is a few hundred bytes; more is damage.
 const MAX_META: usize = 1 << 20;
+/// The smallest chunk any chunker setting makes (FastCDC's own lower bound), bar the
+/// image's last.
+const MIN_CHUNK: u64 = 64;
 
 /// How consistent the captured image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,51 +164,43 @@ impl Manifest {
             .map_err(|e| FormatError::malformed(&self.meta.point, e.to_string()))
     }
 
+    /// Decodes a stored point, streaming: it holds no more than the chunk list the
+    /// point's own header announces, and that list must fit its image (a damaged or
+    /// hostile object cannot make the reader allocate without bound).
     pub fn decode(object: &str, stored: &[u8]) -> Result<Self, FormatError> {
-        let raw = zstd::stream::decode_all(stored)
-            .map_err(|e| FormatError::malformed(object, format!("not a zstd stream: {e}")))?;
+        use std::io::Read;
+        let bad =
+            |e: std::io::Error| FormatError::malformed(object, format!("not a zstd stream: {e}"));
         let short = || FormatError::malformed(object, "truncated point");
-        if raw.len() < 16 || &raw[..8] != MAGIC {
-            return Err(FormatError::BadMagic {
-                object: object.to_string(),
-                kind: "point",
+        let mut d = zstd::stream::read::Decoder::new(stored).map_err(bad)?;
+        let meta = Self::read_meta(object, &mut d)?;
+        let mut count = [0u8; 8];
+        d.read_exact(&mut count).map_err(|_| short())?;
+        let count = u64::from_le_bytes(count);
+        // Chunks are at least MIN_CHUNK bytes (the last may be shorter).
+        if count > meta.image_size / MIN_CHUNK + 1 {
+            return Err(FormatError::malformed(
+                object,
+                format!(
+                    "{count} chunks cannot make an image of {} bytes",
+                    meta.image_size
+                ),
+            ));
+        }
+        let mut chunks = Vec::with_capacity(count.min(1 << 20) as usize);
+        let mut e = [0u8; ENTRY];
+        for _ in 0..count {
+            d.read_exact(&mut e).map_err(|_| short())?;
+            let mut id = [0u8; 32];
+            id.copy_from_slice(&e[..32]);
+            chunks.push(ChunkRef {
+                id: ChunkId(id),
+                len: u32::from_le_bytes([e[32], e[33], e[34], e[35]]),
             });
         }
-        let version = u32::from_le_bytes(raw[8..12].try_into().map_err(|_| short())?);
-        if version > VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                object: object.to_string(),
-                found: version,
-                supported: VERSION,
-            });
+        if d.read(&mut e).map_err(bad)? != 0 {
+            return Err(FormatError::malformed(object, "bytes after the chunk list"));
         }
-        let mlen = u32::from_le_bytes(raw[12..16].try_into().map_err(|_| short())?) as usize;
-        let meta_bytes = raw.get(16..16 + mlen).ok_or_else(short)?;
-        let meta: PointMeta =
-            serde_json::from_slice(meta_bytes).map_err(|source| FormatError::Json {
-                object: object.to_string(),
-                source,
-            })?;
-        let pos = 16 + mlen;
-        let count_bytes = raw.get(pos..pos + 8).ok_or_else(short)?;
-        let count = u64::from_le_bytes(count_bytes.try_into().map_err(|_| short())?) as usize;
-        let table = &raw[pos + 8..];
-        if table.len() != count.checked_mul(ENTRY).ok_or_else(short)? {
-            return Err(short());
-        }
-        let chunks: Vec<ChunkRef> = table
-            .chunks_exact(ENTRY)
-            .map(|e| {
-                let mut id = [0u8; 32];
-                id.copy_from_slice(&e[..32]);
-                let mut len = [0u8; 4];
-                len.copy_from_slice(&e[32..36]);
-                ChunkRef {
-                    id: ChunkId(id),
-                    len: u32::from_le_bytes(len),
-                }
-            })
-            .collect();
         let total: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
         if total != meta.image_size {
             return Err(FormatError::malformed(
@@ -222,10 +217,16 @@ impl Manifest {
     /// Decodes only the metadata, reading no further into the stored point than it: a
     /// reader that needs no chunk list holds none.
     pub fn decode_meta(object: &str, stored: &[u8]) -> Result<PointMeta, FormatError> {
-        use std::io::Read;
         let bad =
             |e: std::io::Error| FormatError::malformed(object, format!("not a zstd stream: {e}"));
         let mut d = zstd::stream::read::Decoder::new(stored).map_err(bad)?;
+        Self::read_meta(object, &mut d)
+    }
+
+    /// Reads the header and the metadata from the start of a decoded point.
+    fn read_meta(object: &str, d: &mut impl std::io::Read) -> Result<PointMeta, FormatError> {
+        let bad =
+            |e: std::io::Error| FormatError::malformed(object, format!("not a zstd stream: {e}"));
         let mut head = [0u8; 16];
         d.read_exact(&mut head).map_err(bad)?;
         if &head[..8] != MAGIC {
@@ -300,11 +301,11 @@ pub(crate) mod tests {
 
     #[test]
     fn round_trip_and_size_check() {
-        let m = manifest(&[b"hello", b"world!"]);
+        let m = manifest(&[&[1u8; 100], &[2u8; 70]]);
         let enc = m.encode().unwrap();
         assert_eq!(Manifest::decode("p", &enc).unwrap(), m);
         let offs: Vec<u64> = m.offsets().map(|(o, _)| o).collect();
-        assert_eq!(offs, vec![0, 5]);
+        assert_eq!(offs, vec![0, 100]);
         let mut bad = m.clone();
         bad.meta.image_size = 99;
         let err = Manifest::decode("p", &bad.encode().unwrap()).unwrap_err();
@@ -312,6 +313,27 @@ pub(crate) mod tests {
         assert!(Manifest::decode("p", b"garbage").is_err());
         assert_eq!(Manifest::decode_meta("p", &enc).unwrap(), m.meta);
         assert!(Manifest::decode_meta("p", b"garbage").is_err());
+        // A header that announces more chunks than its image can hold is refused
+        // before anything is allocated for them.
+        let meta = serde_json::to_vec(&m.meta).unwrap();
+        let mut raw = Vec::new();
+        raw.extend_from_slice(MAGIC);
+        raw.extend_from_slice(&VERSION.to_le_bytes());
+        raw.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        raw.extend_from_slice(&meta);
+        raw.extend_from_slice(&u64::MAX.to_le_bytes());
+        let bomb = zstd::bulk::compress(&raw, 3).unwrap();
+        let err = Manifest::decode("p", &bomb).unwrap_err();
+        assert!(err.to_string().contains("cannot make an image"), "{err}");
+        let mut trailing = raw[..raw.len() - 8].to_vec();
+        trailing.extend_from_slice(&(m.chunks.len() as u64).to_le_bytes());
+        for c in &m.chunks {
+            trailing.extend_from_slice(&c.id.0);
+            trailing.extend_from_slice(&c.len.to_le_bytes());
+        }
+        trailing.push(0);
+        let err = Manifest::decode("p", &zstd::bulk::compress(&trailing, 3).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("after the chunk list"), "{err}");
     }
 
     #[test]
