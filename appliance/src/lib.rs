@@ -12,7 +12,8 @@
 //!   [`addresses`]: addresses and ranges as the config spells them.
 //! - [`ssh`]: russh sessions, host-key pinning, streamed remote commands.
 //! - [`capture`]: the streaming capture pipeline and its sources.
-//! - [`restore`]: restore to a file, or a delta restore onto a host.
+//! - [`restore`]: restore to a file or a block device, or a delta restore onto a host
+//!   (in-use check, `--base` sample, read-back).
 //! - [`records`]: host and point records in DynamoDB. (Store checks are
 //!   `ferry_store::check`.)
 //! - [`cloud`]: image builds, migrations and runs as Step Functions executions.
