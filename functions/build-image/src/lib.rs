@@ -4,9 +4,11 @@
 //! # Layout
 //! - What each step takes and returns is `ferry_core::steps::build_image`.
 //! - [`steps`]: plan, write (one range), finish, abandon; each looks before it creates.
+//! - [`spans`]: the point's (and its parent's) locations object read one 64 MiB segment
+//!   at a time, with the blocks of each that may need writing.
 //! - [`blocks`]: EBS blocks assembled from the store, and handed to the writers.
 //! - [`cloud`]: the clients and every AWS call the steps make (start, put, complete,
-//!   register, look-ups by tag and name, the point's record), shaped as the steps
+//!   register, look-ups by tag and name, the point's record, the build lock), shaped as the steps
 //!   speak: no SDK type reaches [`steps`] or [`blocks`].
 //! - [`store`]: the store, opened on first use, and its errors as step errors.
 //! - [`handler`]: the Lambda entry point.
