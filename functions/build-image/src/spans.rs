@@ -143,7 +143,7 @@ impl Images {
         })
     }
 
-    /// Every segment of the image in batches of [`TABLE_BATCH`], for a scan.
+    /// Every segment of the image in batches of `TABLE_BATCH` segments, for a scan.
     pub fn batches(&self) -> impl Iterator<Item = Range<u64>> + '_ {
         let spb = self.span_blocks() * u64::from(TABLE_BATCH);
         let total = self.blocks_total();
