@@ -180,7 +180,7 @@ async fn start_snapshot(
 }
 
 /// Writes the blocks of one range that differ from zeros (or from the parent), one
-/// segment of the image and [`WINDOW_BLOCKS`] blocks at a time: memory is bounded by
+/// segment of the image and `WINDOW_BLOCKS` blocks at a time: memory is bounded by
 /// the segment and the window, whatever the size of the image, the range or the store.
 pub async fn write(c: &Cloud, repo: &Repository, r: WriteRange) -> Result<Written, StepError> {
     hold(c, &r.host, &r.point, &r.attempt).await?;
