@@ -3,11 +3,11 @@
 //! A point is a list of variable-sized chunks; an EBS snapshot is a list of fixed
 //! 512 KiB blocks. Each block is described by the chunk pieces that fill it, which is
 //! enough to (a) skip blocks that are all zeros (EBS reads unwritten blocks as zeros) and
-//! (b) decide, from two manifests alone, which blocks of a child snapshot can differ from
-//! its parent, so an incremental snapshot writes only those.
+//! (b) decide, from two chunk lists alone (a window of each at a time), which blocks of a
+//! child snapshot can differ from its parent, so an incremental snapshot writes only those.
 
 use crate::id::{ChunkId, ZeroIds};
-use crate::manifest::{ChunkRef, Manifest};
+use crate::manifest::ChunkRef;
 
 /// The EBS direct APIs' block size.
 pub const BLOCK_SIZE: u64 = 512 * 1024;
@@ -38,12 +38,6 @@ pub struct Block {
     pub pieces: Vec<Piece>,
     /// Every piece comes from an all-zero chunk.
     pub zero: bool,
-}
-
-/// The blocks of `m`, in order, each with the chunk pieces that fill it.
-pub fn blocks(m: &Manifest) -> Vec<Block> {
-    let n = m.meta.image_size.div_ceil(BLOCK_SIZE);
-    blocks_between(0, n, m.offsets())
 }
 
 /// Blocks `first..end` of an image, each with the pieces of `chunks` (image offset and
@@ -102,16 +96,11 @@ impl Block {
     }
 }
 
-/// Indices of the blocks of `child` that may differ from `parent`: a block is unchanged
-/// when both hold the same chunk pieces at the same places, counting runs of zeros as
-/// equal whatever chunks they were cut into. Blocks past the parent's end count as
-/// changed unless they are zero.
-pub fn changed_blocks(parent: &Manifest, child: &Manifest) -> Vec<u64> {
-    changed_between(&blocks(parent), &blocks(child))
-}
-
-/// [`changed_blocks`] over the same span of blocks of two images: `old` holds the
-/// parent's blocks of that span (fewer where the parent ends earlier).
+/// Indices of the blocks of `new` that may differ from `old`, the parent's blocks of the
+/// same span (fewer where the parent ends earlier): a block is unchanged when both hold
+/// the same chunk pieces at the same places, counting runs of zeros as equal whatever
+/// chunks they were cut into. Blocks past the parent's end count as changed unless they
+/// are zero.
 pub fn changed_between(old: &[Block], new: &[Block]) -> Vec<u64> {
     let base = new.first().map_or(0, |b| b.index);
     new.iter()
@@ -132,6 +121,15 @@ pub fn nonzero(blocks: &[Block]) -> Vec<u64> {
 mod tests {
     use super::*;
     use crate::manifest::tests::manifest;
+    use crate::manifest::Manifest;
+
+    fn blocks(m: &Manifest) -> Vec<Block> {
+        blocks_between(0, m.meta.image_size.div_ceil(BLOCK_SIZE), m.offsets())
+    }
+
+    fn changed_blocks(parent: &Manifest, child: &Manifest) -> Vec<u64> {
+        changed_between(&blocks(parent), &blocks(child))
+    }
 
     const B: usize = BLOCK_SIZE as usize;
 
