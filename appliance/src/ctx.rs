@@ -20,6 +20,7 @@ use crate::shutdown::Shutdown;
 pub struct Aws {
     pub sfn: Sfn,
     pub ec2: aws_sdk_ec2::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
     /// The records table, when `[aws] table` is set.
     pub table: Option<Table>,
 }
@@ -90,6 +91,7 @@ impl Ctx {
                 Aws {
                     sfn: Sfn::new(ferry_aws::clients::sfn(cfg)),
                     ec2: ferry_aws::clients::ec2(cfg),
+                    cloudwatch: ferry_aws::clients::cloudwatch(cfg),
                     table: aws
                         .table
                         .clone()

@@ -93,6 +93,23 @@ impl Host {
         }
     }
 
+    /// The host's SSH port; `None` for a local disk.
+    pub fn ssh_port(&self) -> Option<u16> {
+        match &self.access {
+            Access::Ssh { addr, .. } => Some(addr.port),
+            Access::Local => None,
+        }
+    }
+
+    /// The address its services answer at (the SSH address's host); a local disk's
+    /// services are the appliance's own.
+    pub fn service_address(&self) -> String {
+        match &self.access {
+            Access::Ssh { addr, .. } => addr.host.clone(),
+            Access::Local => "127.0.0.1".to_string(),
+        }
+    }
+
     /// `cmd` as the host runs it: through `sudo -n sh -c` when the host says so.
     pub fn privileged(&self, cmd: &str) -> String {
         if self.sudo {

@@ -18,6 +18,8 @@
 //!   `ferry_store::check`.)
 //! - [`cloud`]: image builds, migrations and runs as Step Functions executions.
 //! - [`discover`]: agentless discovery, assessment, sizing, waves and the HTML report.
+//! - [`dr`]: disaster recovery: protection groups, the daemon (syncs, probes,
+//!   metrics), failovers and drills, status.
 //! - [`progress`]: progress bars on a terminal.
 //!
 //! The store itself (backends, the opened repository) is `ferry-store`; the format and
@@ -30,6 +32,7 @@ pub mod cloud;
 pub mod commands;
 pub mod ctx;
 pub mod discover;
+pub mod dr;
 pub mod host;
 pub mod progress;
 pub mod records;

@@ -15,7 +15,12 @@ const GRACE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    ferry_appliance::init_tracing(cli.verbose);
+    // The daemon's log is its record of what it did: info from the start.
+    let verbose = match cli.command {
+        commands::Command::Daemon(_) => cli.verbose.max(1),
+        _ => cli.verbose,
+    };
+    ferry_appliance::init_tracing(verbose);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -9,6 +9,7 @@ use ferry_core::records::{HostRecord, PointRecord};
 
 use crate::host::Host;
 
+#[derive(Clone)]
 pub struct Records {
     table: Table,
 }

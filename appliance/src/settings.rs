@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use crate::dr::config::GroupConfig;
 use crate::host::{Access, Host, SnapshotMethod};
 use crate::ssh::SshAddr;
 use ferry_aws::AwsSettings;
@@ -23,6 +24,10 @@ pub struct Settings {
     pub hosts: Vec<HostConfig>,
     #[serde(default)]
     pub discovery: DiscoverySettings,
+    /// Protection groups (`[[group]]`): what `ferry protect`, `ferry daemon`,
+    /// `ferry failover` and `ferry drill` act on.
+    #[serde(default, rename = "group")]
+    pub groups: Vec<GroupConfig>,
 }
 
 /// `[discovery]`: hosts to discover that are not (yet) `[[host]]` entries.
@@ -134,6 +139,24 @@ impl Settings {
         if !s.discovery.addresses.is_empty() && s.discovery.identity.is_none() {
             bail!("[discovery] addresses need an `identity` (private key file)");
         }
+        let names: Vec<&str> = s.hosts.iter().map(|h| h.name.as_str()).collect();
+        let mut groups = std::collections::HashSet::new();
+        for g in &s.groups {
+            if !groups.insert(g.name.as_str()) {
+                bail!("group {:?} is declared twice", g.name);
+            }
+            g.check(&names)?;
+        }
+        let mut protected = std::collections::HashSet::new();
+        for h in s
+            .groups
+            .iter()
+            .flat_map(|g| g.host_names().map(move |h| (g, h)))
+        {
+            if !protected.insert(h.1) {
+                bail!("host {} is in two groups (group {} is one)", h.1, h.0.name);
+            }
+        }
         Ok(s)
     }
 
@@ -152,6 +175,17 @@ impl Settings {
             .to_host()
     }
 
+    /// The `[[group]]` named `name`.
+    pub fn group(&self, name: &str) -> Result<&GroupConfig> {
+        self.groups.iter().find(|g| g.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+            anyhow!(
+                "no group {name:?} in the config (groups: {})",
+                names.join(", ")
+            )
+        })
+    }
+
     /// Every `[[host]]` entry, as hosts.
     pub fn all_hosts(&self) -> Result<Vec<Host>> {
         self.hosts.iter().map(HostConfig::to_host).collect()
@@ -164,6 +198,7 @@ impl Settings {
             aws: Default::default(),
             hosts: Vec::new(),
             discovery: Default::default(),
+            groups: Vec::new(),
         }
     }
 }

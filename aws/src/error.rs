@@ -114,6 +114,23 @@ impl CallError {
             failure: sdk_failure(err),
         }
     }
+
+    /// A request the SDK refused to build (a required field missing): never retryable.
+    pub fn invalid(
+        call: &'static str,
+        target: impl Into<String>,
+        why: impl std::fmt::Display,
+    ) -> Self {
+        CallError {
+            call,
+            target: target.into(),
+            failure: SdkFailure {
+                code: Some("InvalidRequest".into()),
+                message: format!("InvalidRequest: {why}"),
+                retryable: false,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,11 +11,16 @@
 //!   their histories as plain data.
 //! - [`ec2`]: the instance types EC2 offers, as plain data.
 //! - [`dynamodb`]: records written as items, by key.
-//! - [`lock`]: a lock item with an expiry (image builds of a point; failover groups).
+//! - [`lock`]: a lock item with an expiry (image builds of a point; failover groups),
+//!   kept with a state, or preempted.
+//! - [`cloudwatch`]: metrics published, and alarms written from specs and read back.
+//! - [`route53`], [`elbv2`]: the traffic switch (record sets, target groups).
 //!
 //! No SDK type leaves the domain-shaped modules: callers get the types defined here.
 
 pub mod clients;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 pub mod error;
 pub mod settings;
 
@@ -23,8 +28,12 @@ pub mod settings;
 pub mod dynamodb;
 #[cfg(feature = "ec2")]
 pub mod ec2;
+#[cfg(feature = "elbv2")]
+pub mod elbv2;
 #[cfg(feature = "dynamodb")]
 pub mod lock;
+#[cfg(feature = "route53")]
+pub mod route53;
 #[cfg(feature = "sfn")]
 pub mod sfn;
 

@@ -3,6 +3,7 @@
 /// Default names of the deployed state machines (`infra/template.yaml`).
 pub const DEFAULT_MIGRATE: &str = "ferry-migrate";
 pub const DEFAULT_BUILD_IMAGE: &str = "ferry-build-image";
+pub const DEFAULT_FAILOVER: &str = "ferry-failover";
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +19,12 @@ pub struct AwsSettings {
     /// Start each captured point's AMI build (as `ferry capture --image` does).
     #[serde(default)]
     pub image_after_capture: bool,
+    /// The failover state machine (failovers and drills), by name or ARN (default
+    /// `ferry-failover`).
+    pub failover_state_machine: Option<String>,
+    /// The SNS topic the protection groups' alarms notify (the template's
+    /// `NotificationTopicArn` output); none: alarms notify nobody.
+    pub notify_topic: Option<String>,
 }
 
 impl AwsSettings {
@@ -25,6 +32,12 @@ impl AwsSettings {
         self.migrate_state_machine
             .as_deref()
             .unwrap_or(DEFAULT_MIGRATE)
+    }
+
+    pub fn failover_state_machine(&self) -> &str {
+        self.failover_state_machine
+            .as_deref()
+            .unwrap_or(DEFAULT_FAILOVER)
     }
 
     pub fn build_image_state_machine(&self) -> &str {

@@ -6,6 +6,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 
 use crate::CallError;
 
+#[derive(Clone)]
 pub struct Sfn {
     client: aws_sdk_sfn::Client,
 }

@@ -3,7 +3,9 @@
 //! (`RecordCutover`) use the same spelling, and a test reads the definitions to check.
 //!
 //! Single-table design: everything about a host shares its partition key, so one Query
-//! returns the host, its points in time order, its runs and its discovery.
+//! returns the host, its points in time order, its runs and its discovery; everything
+//! about a protection group shares `GROUP#<name>`: its definition, its locks (the group
+//! state), what the appliance last saw of the origin, and its failover and drill runs.
 
 /// A table key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -27,6 +29,16 @@ pub const LATEST: &str = "LATEST";
 /// Sort key prefix of a lock held on something of a host (an image build of a point;
 /// later a failover of a group).
 pub const LOCK_PREFIX: &str = "LOCK#";
+
+/// Partition key prefix of everything about one protection group.
+pub const GROUP_PREFIX: &str = "GROUP#";
+/// Sort key of the group's definition (what `ferry protect` recorded).
+pub const GROUP_SK: &str = "GROUP";
+/// Sort key of what the appliance last saw of the group's origin.
+pub const ORIGIN_SK: &str = "ORIGIN";
+/// Partition key of the list of protected groups (one item per group, what the
+/// AWS-side probe checks).
+pub const GROUPS: &str = "GROUPS";
 
 pub fn host_pk(host: &str) -> String {
     format!("{HOST_PREFIX}{host}")
@@ -72,6 +84,52 @@ pub fn run(host: &str, run_id: &str) -> ItemKey {
     }
 }
 
+pub fn group_pk(group: &str) -> String {
+    format!("{GROUP_PREFIX}{group}")
+}
+
+/// A protection group's definition: `GROUP#<name>` / `GROUP`.
+pub fn group(name: &str) -> ItemKey {
+    ItemKey {
+        pk: group_pk(name),
+        sk: GROUP_SK.into(),
+    }
+}
+
+/// A protected group in the list of groups: `GROUPS` / `<name>`.
+pub fn group_entry(name: &str) -> ItemKey {
+    ItemKey {
+        pk: GROUPS.into(),
+        sk: name.into(),
+    }
+}
+
+/// What the appliance last saw of a group's origin: `GROUP#<name>` / `ORIGIN`.
+pub fn group_origin(name: &str) -> ItemKey {
+    ItemKey {
+        pk: group_pk(name),
+        sk: ORIGIN_SK.into(),
+    }
+}
+
+/// A group's lock of one kind: `GROUP#<name>` / `LOCK#failover` (held from a
+/// failover's start; kept, as the group's FAILED_OVER state, once it succeeded) or
+/// `LOCK#drill` (held by a running drill).
+pub fn group_lock(name: &str, kind: &str) -> ItemKey {
+    ItemKey {
+        pk: group_pk(name),
+        sk: format!("{LOCK_PREFIX}{kind}"),
+    }
+}
+
+/// A failover or drill run of a group: `GROUP#<name>` / `RUN#<run id>`.
+pub fn group_run(group: &str, run_id: &str) -> ItemKey {
+    ItemKey {
+        pk: group_pk(group),
+        sk: run_sk(run_id),
+    }
+}
+
 /// A host's latest discovery: `HOST#<name>` / `DISCOVERY`.
 pub fn host_discovery(host: &str) -> ItemKey {
     ItemKey {
@@ -96,6 +154,18 @@ pub mod kinds {
     pub const DISCOVERY: &str = "discovery";
     pub const DISCOVERY_MAP: &str = "discovery-map";
     pub const LOCK: &str = "lock";
+    pub const GROUP: &str = "group";
+    pub const ORIGIN: &str = "origin";
+}
+
+/// The lock kinds of a group ([`group_lock`]), and the states a failover lock holds.
+pub mod locks {
+    pub const FAILOVER: &str = "failover";
+    pub const DRILL: &str = "drill";
+    /// A failover is under way.
+    pub const FAILING_OVER: &str = "failing-over";
+    /// The group failed over; its lock is kept (never expiring) until failback.
+    pub const FAILED_OVER: &str = "failed-over";
 }
 
 #[cfg(test)]
@@ -110,5 +180,11 @@ mod tests {
         assert_eq!(run("web1", "migrate-web1-x").sk, "RUN#migrate-web1-x");
         assert_eq!(host_discovery("a").pk, point("a", "p").pk);
         assert_eq!(discovery_map().pk, "DISCOVERY");
+        assert_eq!(group("shop").pk, "GROUP#shop");
+        assert_eq!(group_lock("shop", locks::FAILOVER).sk, "LOCK#failover");
+        assert_eq!(
+            group_run("shop", "failover-shop-x").pk,
+            group_origin("shop").pk
+        );
     }
 }

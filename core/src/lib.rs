@@ -16,18 +16,27 @@
 //! - [`locations`]: per-point chunk-location objects, read one image range at a time.
 //! - [`delta`]: which byte ranges of an image differ from another point.
 //! - [`ebs`]: a point as 512 KiB EBS snapshot blocks; which blocks a child changes.
-//! - [`keys`]: every DynamoDB key family (`HOST#`, `POINT#`, `RUN#`, `DISCOVERY`).
+//! - [`keys`]: every DynamoDB key family (`HOST#`, `POINT#`, `RUN#`, `GROUP#`,
+//!   `DISCOVERY`).
 //! - [`records`]: DynamoDB record types for hosts and recovery points.
+//! - [`alarms`]: a protection group's metrics and CloudWatch alarms (the failover
+//!   alarm needs two observers), and their names.
+//! - [`group`]: a protection group as recorded (tiers, launch settings, traffic switch,
+//!   health checks, targets).
+//! - [`names`]: execution names and the UTC stamps they and point ids carry.
+//! - [`prices`]: the EC2 on-demand price list shipped with Ferry.
 //! - [`steps`]: the step contract: typed inputs and outputs of every state-machine step
 //!   and execution, and the error names the definitions match.
 //! - [`tags`]: tag names on what Ferry creates in AWS.
 //! - [`instance_types`]: EC2 instance types as sizing reads them.
 //! - [`error`]: the typed errors of decoding and validating stored objects.
 
+pub mod alarms;
 pub mod chunking;
 pub mod delta;
 pub mod ebs;
 pub mod error;
+pub mod group;
 pub mod id;
 pub mod image_hash;
 pub mod index;
@@ -36,7 +45,9 @@ pub mod keys;
 pub mod layout;
 pub mod locations;
 pub mod manifest;
+pub mod names;
 pub mod pack;
+pub mod prices;
 pub mod records;
 pub mod repo_config;
 pub mod steps;

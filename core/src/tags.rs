@@ -11,3 +11,5 @@ pub const PARENT_POINT: &str = "ferry:parent-point";
 pub const ATTEMPT: &str = "ferry:attempt";
 /// The run (execution name) that launched an instance.
 pub const RUN_ID: &str = "ferry:run-id";
+/// The protection group a recovery or drill instance belongs to.
+pub const GROUP: &str = "ferry:group";

@@ -28,10 +28,18 @@ pub struct Deployed {
     pub function_env: Vec<(String, String)>,
     /// The binary of every function (`Metadata.BuildProperties.Binary`).
     pub functions: Vec<String>,
+    /// EventBridge rules created (their names).
+    pub rules: Vec<String>,
+    /// SNS topic name -> ARN.
+    pub topics: HashMap<String, String>,
 }
 
 pub fn lambda_arn(function: &str) -> String {
     format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function}")
+}
+
+pub fn topic_arn(name: &str) -> String {
+    format!("arn:aws:sns:{REGION}:{ACCOUNT}:{name}")
 }
 
 pub fn state_machine_arn(name: &str) -> String {
@@ -64,6 +72,14 @@ impl Template {
             }
         }
         for (k, v) in overrides {
+            params.insert(k.to_string(), v.to_string());
+        }
+        // Pseudo parameters, as moto's account and region have them.
+        for (k, v) in [
+            ("AWS::Partition", "aws"),
+            ("AWS::Region", REGION),
+            ("AWS::AccountId", ACCOUNT),
+        ] {
             params.insert(k.to_string(), v.to_string());
         }
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -112,6 +128,8 @@ impl Template {
             "AWS::DynamoDB::Table" => Some(self.string(self.prop(r, "TableName")?, sms)?),
             "AWS::S3::Bucket" => Some(self.string(self.prop(r, "BucketName")?, sms)?),
             "AWS::Serverless::Function" => Some(function_name(r)?),
+            "AWS::SNS::Topic" => Some(topic_arn(&self.string(self.prop(r, "TopicName")?, sms)?)),
+            "AWS::Events::Rule" => Some(self.string(self.prop(r, "Name")?, sms)?),
             "AWS::Serverless::StateMachine" => {
                 let n = self.string(self.prop(r, "Name")?, sms)?;
                 sms.get(&n).cloned()
@@ -136,6 +154,10 @@ impl Template {
             ("AWS::Serverless::StateMachine", "Name") => {
                 Some(self.string(self.prop(r, "Name")?, sms)?)
             }
+            ("AWS::Events::Rule", "Arn") => Some(format!(
+                "arn:aws:events:{REGION}:{ACCOUNT}:rule/{}",
+                self.string(self.prop(r, "Name")?, sms)?
+            )),
             _ => bail!("GetAtt {what} is not supported by the local deployment"),
         })
     }
@@ -326,6 +348,72 @@ fn deploy_state_machines(moto: &Moto, t: &Template) -> Result<HashMap<String, St
     Ok(sms)
 }
 
+/// YAML (a template's event pattern) as JSON text.
+fn yaml_json(v: &Value) -> Result<String> {
+    let j: serde_json::Value = serde_yaml_ng::from_value(v.clone())?;
+    Ok(j.to_string())
+}
+
+/// Every EventBridge rule of the template, with its targets (`Id`, `Arn`, an `Input`
+/// or `InputTransformer` if given), on the default bus.
+fn deploy_rules(moto: &Moto, t: &Template, sms: &HashMap<String, String>) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (logical, rule) in t.resources_of("AWS::Events::Rule") {
+        let name = t.string(t.prop(rule, "Name")?, sms)?;
+        let mut args = vec![
+            "events".to_string(),
+            "put-rule".into(),
+            "--name".into(),
+            name.clone(),
+        ];
+        if let Ok(p) = t.prop(rule, "EventPattern") {
+            args.extend(["--event-pattern".into(), yaml_json(p)?]);
+        }
+        if let Ok(s) = t.prop(rule, "ScheduleExpression") {
+            args.extend(["--schedule-expression".into(), t.string(s, sms)?]);
+        }
+        moto.aws(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .with_context(|| format!("rule {logical}"))?;
+        let targets = t
+            .prop(rule, "Targets")?
+            .as_sequence()
+            .with_context(|| format!("rule {logical}: Targets is not a list"))?;
+        let mut list = Vec::new();
+        for target in targets {
+            let mut j = serde_json::json!({
+                "Id": t.string(target.get("Id").context("target without Id")?, sms)?,
+                "Arn": t.string(target.get("Arn").context("target without Arn")?, sms)?,
+            });
+            if let Some(i) = target.get("Input") {
+                j["Input"] = t.string(i, sms)?.into();
+            }
+            list.push(j);
+        }
+        moto.aws(&[
+            "events",
+            "put-targets",
+            "--rule",
+            &name,
+            "--targets",
+            &serde_json::Value::Array(list).to_string(),
+        ])
+        .with_context(|| format!("targets of rule {logical}"))?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+fn deploy_topics(moto: &Moto, t: &Template) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for (_, topic) in t.resources_of("AWS::SNS::Topic") {
+        let name = t.string(t.prop(topic, "TopicName")?, &HashMap::new())?;
+        let made = moto.aws(&["sns", "create-topic", "--name", &name])?;
+        let arn = made["TopicArn"].as_str().context("create-topic: no ARN")?;
+        out.insert(name, arn.to_string());
+    }
+    Ok(out)
+}
+
 fn function_binaries(t: &Template) -> Result<Vec<String>> {
     t.resources_of("AWS::Serverless::Function")
         .into_iter()
@@ -375,12 +463,16 @@ pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<D
     let table = deploy_table(moto, &t)?;
     let bucket = deploy_bucket(moto, &t)?;
     let state_machines = deploy_state_machines(moto, &t)?;
+    let topics = deploy_topics(moto, &t)?;
+    let rules = deploy_rules(moto, &t, &state_machines)?;
     Ok(Deployed {
         table,
         bucket,
         state_machines,
         function_env: function_env(&t)?,
         functions: function_binaries(&t)?,
+        rules,
+        topics,
     })
 }
 
@@ -410,7 +502,11 @@ mod tests {
         assert_eq!(env["FERRY_IMAGE_RANGE_BLOCKS"], "128");
         let mut bins = function_binaries(&t).unwrap();
         bins.sort();
-        assert_eq!(bins, vec!["build-image", "launch"]);
+        assert_eq!(bins, vec!["build-image", "dr", "launch"]);
+        assert_eq!(
+            env["FERRY_FAILOVER_STATE_MACHINE"],
+            state_machine_arn("ferry-failover")
+        );
         // Every state machine's substitutions resolve once the ones it names exist.
         let sms: HashMap<String, String> = [(
             "ferry-build-image".to_string(),

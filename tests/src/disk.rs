@@ -50,6 +50,22 @@ pub fn bench_workload(dir: Option<PathBuf>) -> Result<(PathBuf, PathBuf)> {
     locked_sample(&dir, Spec::BENCH)
 }
 
+/// A disk image of `size` seeded random bytes (incompressible, so that a capture and
+/// an image build really move them).
+pub fn random(path: &Path, size: usize, seed: u64) -> Result<()> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut f = std::fs::File::create(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(buf.len());
+        rng.fill_bytes(&mut buf[..n]);
+        f.write_all(&buf[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
 /// Copies a file (the copy is not sparse, like a real device).
 pub fn copy(from: &Path, to: &Path) -> Result<()> {
     std::fs::copy(from, to)

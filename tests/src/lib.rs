@@ -15,11 +15,14 @@
 //! - [`sample_disk`]: the project's sample disks (ext4 of realistic files, and a day
 //!   of changes), deterministic; [`disk`]: test disk images and hashing.
 //! - [`stack`]: one whole stack (temp dir, moto, hosts) that stops when dropped.
+//! - [`dr`]: the disaster-recovery test bed (a protection group of sshd hosts with
+//!   service stand-ins, a recovery network, a Route 53 zone) and what tests read back.
 
 pub mod browser;
 pub mod build;
 pub mod deploy;
 pub mod disk;
+pub mod dr;
 pub mod ebs;
 pub mod ferry;
 pub mod moto;

@@ -27,13 +27,19 @@ impl Moto {
     /// (RegisterImage completed: see that file), logging to `log_dir/moto.log`.
     pub fn start(log_dir: &Path) -> Result<Self> {
         let port = free_port("127.0.0.1")?;
-        Self::start_behind(log_dir, port, port)
+        Self::start_behind(log_dir, port, port, None)
     }
 
     /// Starts moto on `port`, telling it that its public port is `public_port` (where
     /// a router in front of it listens; its Step Functions interpreter calls Lambda
-    /// there).
-    pub fn start_behind(log_dir: &Path, port: u16, public_port: u16) -> Result<Self> {
+    /// there). `minute_s` shortens the minute of its schedule rules (`rate(1 minute)`
+    /// fires every `minute_s` seconds), for tests that cannot wait minutes.
+    pub fn start_behind(
+        log_dir: &Path,
+        port: u16,
+        public_port: u16,
+        minute_s: Option<f64>,
+    ) -> Result<Self> {
         let log = std::fs::File::create(log_dir.join("moto.log"))?;
         let server = crate::disk::repo_root().join("tests/moto/ferry_moto.py");
         let mut proc = Proc::spawn(
@@ -42,6 +48,12 @@ impl Moto {
                 .arg(&server)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_PORT", public_port.to_string())
+                .env(
+                    "FERRY_LOCAL_MINUTE_S",
+                    minute_s
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| "60".into()),
+                )
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log),

@@ -157,6 +157,14 @@ impl SshHost {
         self.proc = None;
     }
 
+    /// Starts sshd again after [`SshHost::stop`], with the same address and key.
+    pub fn restart(&mut self) -> Result<()> {
+        if self.proc.is_none() {
+            self.launch()?;
+        }
+        Ok(())
+    }
+
     /// Restarts sshd on the same address with a brand-new host key.
     pub fn change_host_key(&mut self) -> Result<()> {
         self.stop();

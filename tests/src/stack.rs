@@ -23,6 +23,9 @@ pub const CLOUD_STORE: &str = "s3://ferry-store/store";
 /// parallel Map iterations.
 pub const RANGE_BLOCKS: &str = "128";
 pub const MIGRATE_SM: &str = "ferry-migrate";
+pub const FAILOVER_SM: &str = "ferry-failover";
+/// The notification topic the template creates.
+pub const NOTIFY_TOPIC: &str = "ferry-notifications";
 pub const BUILD_IMAGE_SM: &str = "ferry-build-image";
 
 pub struct Stack {
@@ -35,6 +38,8 @@ pub struct Stack {
     /// What the template deployment created (with moto).
     pub deployed: Option<Deployed>,
     pub hosts: Vec<SshHost>,
+    /// Seconds a minute lasts for the local stack's schedule rules (default 60).
+    pub minute_s: Option<f64>,
 }
 
 impl Stack {
@@ -50,6 +55,7 @@ impl Stack {
             lambda: None,
             deployed: None,
             hosts: Vec::new(),
+            minute_s: None,
         })
     }
 
@@ -70,7 +76,7 @@ impl Stack {
             free_port("127.0.0.1")?,
             free_port("127.0.0.1")?,
         );
-        let moto = Moto::start_behind(self.dir.path(), back, front)?;
+        let moto = Moto::start_behind(self.dir.path(), back, front, self.minute_s)?;
         moto.moto_api(
             "POST",
             "/moto-api/config",
@@ -167,9 +173,36 @@ impl Stack {
     /// Writes `ferry.toml` for `hosts` and returns a runner for it. With moto, the
     /// config names the records table and the runner gets moto's environment.
     pub fn ferry(&self, store: &str, hosts: &[HostEntry]) -> Result<Ferry> {
+        self.ferry_with(store, hosts, "", "")
+    }
+
+    /// [`Stack::ferry`], with more `[aws]` keys and more TOML after the hosts
+    /// (`[[group]]`s).
+    pub fn ferry_with(
+        &self,
+        store: &str,
+        hosts: &[HostEntry],
+        aws: &str,
+        tail: &str,
+    ) -> Result<Ferry> {
         let config = self.dir.path().join("ferry.toml");
         let table = self.moto.as_ref().map(|_| TABLE);
         write_config(&config, store, table, hosts)?;
+        let mut text = std::fs::read_to_string(&config)?;
+        if !aws.is_empty() {
+            text = text.replacen(
+                "[aws]
+",
+                &format!(
+                    "[aws]
+{aws}
+"
+                ),
+                1,
+            );
+        }
+        text += tail;
+        std::fs::write(&config, text)?;
         let env = self.moto.as_ref().map(Moto::env).unwrap_or_default();
         Ferry::new(&config, env)
     }
@@ -195,7 +228,7 @@ fn deploy_template(moto: &Moto) -> Result<Deployed> {
         "the template's table is {}, expected {TABLE}",
         d.table
     );
-    for sm in [MIGRATE_SM, BUILD_IMAGE_SM] {
+    for sm in [MIGRATE_SM, BUILD_IMAGE_SM, FAILOVER_SM] {
         anyhow::ensure!(
             d.state_machines.contains_key(sm),
             "the template has no state machine {sm}"

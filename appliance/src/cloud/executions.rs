@@ -138,10 +138,7 @@ fn report(host: &str, point: &str, f: Finished) -> RunReport {
 }
 
 fn utc_now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    now.format(&fmt)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    ferry_core::names::utc_stamp(time::OffsetDateTime::now_utc())
 }
 
 impl<'a> Cloud<'a> {

@@ -4,10 +4,15 @@
 
 pub mod args;
 pub mod capture;
+pub mod daemon;
 pub mod discover;
+pub mod dr;
+pub mod drill;
+pub mod failover;
 pub mod image;
 pub mod migrate;
 pub mod points;
+pub mod protect;
 pub mod report;
 pub mod restore;
 pub mod runs;
@@ -72,6 +77,17 @@ pub enum Command {
     Discover(discover::Args),
     /// Render the last discovery as a self-contained HTML report.
     Report(report::Args),
+    /// Record a protection group in AWS (tiers, launch settings, traffic switch,
+    /// health) and create its alarms; idempotent.
+    Protect(protect::Args),
+    /// Run the protection groups: sync policies, origin health probes, metrics.
+    Daemon(daemon::Args),
+    /// Fail a protection group over to AWS by hand (the alarm does it hands-off).
+    Failover(failover::Args),
+    /// Rehearse a failover in the drill subnet, then remove everything it launched.
+    Drill(drill::Args),
+    /// Disaster recovery status.
+    Dr(dr::Args),
 }
 
 /// Runs one command and prints its report as the context's output mode says.
@@ -88,5 +104,10 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Runs(a) => out.emit(&runs::run(a, ctx).await?),
         Command::Discover(a) => out.emit(&discover::run(a, ctx).await?),
         Command::Report(a) => out.emit(&report::run(a, ctx).await?),
+        Command::Protect(a) => out.emit(&protect::run(a, ctx).await?),
+        Command::Daemon(a) => out.emit(&daemon::run(a, ctx).await?),
+        Command::Failover(a) => out.emit(&failover::run(a, ctx).await?),
+        Command::Drill(a) => out.emit(&drill::run(a, ctx).await?),
+        Command::Dr(a) => out.emit(&dr::run(a, ctx).await?),
     }
 }

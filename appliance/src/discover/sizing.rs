@@ -2,9 +2,7 @@
 //! and peak memory with headroom, from DescribeInstanceTypes (what the account offers)
 //! when AWS is configured, else from the catalog shipped in
 //! `appliance/data/ec2-instance-types.json`, priced from
-//! `appliance/data/ec2-on-demand-prices.json` (both dated, their sources named).
-
-use std::collections::BTreeMap;
+//! `core/data/ec2-on-demand-prices.json` (both dated, their sources named).
 
 use serde::Deserialize;
 
@@ -15,16 +13,7 @@ pub const CPU_HEADROOM: f64 = 1.3;
 pub const MEMORY_HEADROOM: f64 = 1.25;
 const MIN_MEMORY: u64 = 512 << 20;
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct PriceList {
-    pub source: String,
-    pub data_date: String,
-    pub hourly: BTreeMap<String, f64>,
-}
-
-pub fn price_list() -> Result<PriceList, serde_json::Error> {
-    serde_json::from_str(include_str!("../../data/ec2-on-demand-prices.json"))
-}
+pub use ferry_core::prices::{price_list, PriceList};
 
 /// An instance type as DescribeInstanceTypes describes it.
 pub use ferry_core::instance_types::InstanceType as TypeInfo;

@@ -13,8 +13,10 @@ pub enum InstanceRequest {
     Describe { instance_id: String },
     /// Terminate an instance (clean-up); an instance already gone is not an error.
     Terminate { instance_id: String },
-    /// Terminate the instance a run launched, if it launched one (clean-up of a launch
-    /// step that failed after RunInstances may have succeeded).
+    /// Terminate every instance a run launched, if it launched any (clean-up of a
+    /// launch step that failed after RunInstances may have succeeded; removal of a
+    /// drill), and delete the run's network interfaces that are left detached.
+    /// Answers a [`RunRemoval`].
     TerminateRun { run_id: String },
 }
 
@@ -32,6 +34,28 @@ pub struct LaunchSpec {
     pub private_ip: Option<String>,
     #[serde(default)]
     pub security_group_ids: Vec<String>,
+    /// The protection group a failover or drill launches for (tagged).
+    #[serde(default)]
+    pub group: Option<String>,
+}
+
+/// What `terminate_run` did, and what is still there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRemoval {
+    /// Instances this call asked EC2 to terminate.
+    pub terminated: Vec<String>,
+    /// Instances of the run not terminated yet (shutting down).
+    pub remaining: u32,
+    /// Network interfaces of the run this call deleted, and those still there.
+    pub interfaces_deleted: u32,
+    pub interfaces_remaining: u32,
+}
+
+impl RunRemoval {
+    /// Nothing of the run is left.
+    pub fn done(&self) -> bool {
+        self.remaining == 0 && self.interfaces_remaining == 0
+    }
 }
 
 /// An instance as the steps report it.

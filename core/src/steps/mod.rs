@@ -7,8 +7,11 @@
 //! - [`build_image`]: the build-image function (`plan`, `write`, `finish`, `abandon`)
 //!   and the build-image state machine's input.
 //! - [`migrate`]: the migrate state machine's input.
+//! - [`failover`]: the failover state machine (failovers and drills): its input, the
+//!   `dr` function's steps, the run item.
 
 pub mod build_image;
+pub mod failover;
 pub mod instance;
 pub mod migrate;
 
@@ -191,4 +194,15 @@ pub mod errors {
     pub const RETRYABLE: &str = "Retryable";
     /// Retrying cannot help: bad input, a missing resource, a refused request.
     pub const NON_RETRYABLE: &str = "NonRetryable";
+    /// The group's lock is held by another run: the run stops at once, touching
+    /// nothing (no clean-up, no release: none of it is this run's).
+    pub const GROUP_LOCKED: &str = "GroupLocked";
+    /// A host of the group has no point with a built image (at the time asked).
+    pub const NO_RECOVERY_POINT: &str = "NoRecoveryPoint";
+    /// A drill stopped because a failover of its group started.
+    pub const DRILL_PREEMPTED: &str = "DrillPreempted";
+    /// A drill ran past its time limit.
+    pub const DRILL_TIME_LIMIT: &str = "DrillTimeLimit";
+    /// A launched instance stopped or terminated instead of running.
+    pub const TARGET_DID_NOT_START: &str = "TargetDidNotStart";
 }

@@ -36,6 +36,9 @@ async fn hold(c: &Cloud, host: &str, point: &str, attempt: &str) -> Result<(), S
             LockError::Held { holder, expires } => StepError::NonRetryable(format!(
                 "another build of point {point} of host {host} is running ({holder}, lock until Unix time {expires}); follow it with `ferry image {host} --point {point}`"
             )),
+            LockError::Preempted { by } => StepError::NonRetryable(format!(
+                "the build of point {point} of host {host} was preempted by {by}"
+            )),
             LockError::Call(e) => e.into(),
         }),
         None => Ok(()),

@@ -19,6 +19,10 @@ pub enum StepError {
     Retryable(String),
     #[error("{0}")]
     NonRetryable(String),
+    /// Not retryable, under a name of its own that a definition catches apart (one of
+    /// `ferry_core::steps::errors`, e.g. `GroupLocked`).
+    #[error("{message}")]
+    Named { name: &'static str, message: String },
 }
 
 impl StepError {
@@ -26,6 +30,14 @@ impl StepError {
         match self {
             StepError::Retryable(_) => errors::RETRYABLE,
             StepError::NonRetryable(_) => errors::NON_RETRYABLE,
+            StepError::Named { name, .. } => name,
+        }
+    }
+
+    pub fn named(name: &'static str, message: impl Into<String>) -> Self {
+        StepError::Named {
+            name,
+            message: message.into(),
         }
     }
 }

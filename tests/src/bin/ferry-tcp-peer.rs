@@ -2,7 +2,8 @@
 //! listens on `--listen` ports (keeping every accepted connection open and echoing what
 //! arrives) and holds `--conns` connections open to each `--connect` address, writing a
 //! byte on each every second. The test bed runs it under names like `mysqld` or `java`
-//! (a symlink), which is the process name `ss` reports.
+//! (a symlink), which is the process name `ss` reports. The DR tests run it as the
+//! service of an origin host (and of a recovered one) on one loopback address.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,6 +16,9 @@ use clap::Parser;
 struct Args {
     #[arg(long)]
     listen: Vec<u16>,
+    /// The address to listen on (default: all).
+    #[arg(long, default_value = "0.0.0.0")]
+    address: String,
     /// `host:port` to hold connections to.
     #[arg(long)]
     connect: Vec<String>,
@@ -23,8 +27,9 @@ struct Args {
     conns: usize,
 }
 
-fn serve(port: u16) -> Result<()> {
-    let l = TcpListener::bind(("0.0.0.0", port)).with_context(|| format!("listening on {port}"))?;
+fn serve(address: &str, port: u16) -> Result<()> {
+    let l = TcpListener::bind((address, port))
+        .with_context(|| format!("listening on {address}:{port}"))?;
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
             std::thread::spawn(move || {
@@ -58,7 +63,7 @@ fn dial(addr: &str) -> Result<TcpStream> {
 fn main() -> Result<()> {
     let args = Args::parse();
     for p in &args.listen {
-        serve(*p)?;
+        serve(&args.address, *p)?;
     }
     let mut held = Vec::new();
     for a in &args.connect {

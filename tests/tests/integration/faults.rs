@@ -14,7 +14,7 @@
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use ferry_core::steps::build_image::{FinishRequest, PlanRequest};
 use ferry_core::steps::{InstanceRequest, LaunchSpec};
 use ferry_fn_build_image::cloud::Cloud;
@@ -348,6 +348,7 @@ async fn migrate_launch_refused_then_rerun() -> Result<()> {
         subnet_id: subnet.into(),
         private_ip: None,
         security_group_ids: vec![],
+        group: None,
     };
     let bad = handler::handle(
         &ec2,
@@ -362,9 +363,14 @@ async fn migrate_launch_refused_then_rerun() -> Result<()> {
             run_id: "run-1".into(),
         },
     )
-    .await?;
-    assert_eq!(none.state, "none");
-    let good = handler::handle(&ec2, InstanceRequest::Launch(spec("run-2", &subnet))).await?;
+    .await?
+    .removal()
+    .context("terminate_run answers a removal")?;
+    assert!(none.terminated.is_empty() && none.done(), "{none:?}");
+    let good = handler::handle(&ec2, InstanceRequest::Launch(spec("run-2", &subnet)))
+        .await?
+        .state()
+        .context("launch answers a state")?;
     assert!(good.launched_now);
     let left = moto.aws(&[
         "ec2",

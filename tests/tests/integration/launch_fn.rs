@@ -7,6 +7,14 @@ use ferry_core::steps::{InstanceRequest, LaunchSpec};
 use ferry_fn_launch::handler;
 use ferry_tests::stack::Stack;
 
+fn state(r: handler::Reply) -> ferry_core::steps::InstanceState {
+    r.state().expect("an instance state")
+}
+
+fn removal(r: handler::Reply) -> ferry_core::steps::instance::RunRemoval {
+    r.removal().expect("a run removal")
+}
+
 #[tokio::test]
 async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     let stack = Stack::new()?.with_moto()?;
@@ -35,8 +43,9 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
         subnet_id: subnet.clone(),
         private_ip: Some("10.20.1.15".into()),
         security_group_ids: vec![sg.clone()],
+        group: None,
     };
-    let first = handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?;
+    let first = state(handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?);
     assert!(first.launched_now);
     assert_eq!(first.instance_type.as_deref(), Some("t3.small"));
     assert_eq!(first.subnet_id.as_deref(), Some(subnet.as_str()));
@@ -44,7 +53,7 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     assert_eq!(first.image_id.as_deref(), Some(ami.as_str()));
 
     // A retried step (same run) finds the instance instead of launching a second.
-    let again = handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?;
+    let again = state(handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?);
     assert_eq!(again.instance_id, first.instance_id);
     assert!(!again.launched_now);
     let listed = moto.aws(&[
@@ -61,13 +70,15 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
         .sum();
     assert_eq!(n, 1);
 
-    let d = handler::handle(
-        &ec2,
-        InstanceRequest::Describe {
-            instance_id: first.instance_id.clone(),
-        },
-    )
-    .await?;
+    let d = state(
+        handler::handle(
+            &ec2,
+            InstanceRequest::Describe {
+                instance_id: first.instance_id.clone(),
+            },
+        )
+        .await?,
+    );
     assert_eq!(d.state, "running");
     assert!(d.status_checks.is_some());
 
@@ -81,24 +92,28 @@ async fn launch_describe_retry_and_terminate_against_moto() -> Result<()> {
     assert_eq!(err.name(), "NonRetryable", "{err}");
     assert!(err.to_string().contains("RunInstances"), "{err}");
 
-    let t = handler::handle(
-        &ec2,
-        InstanceRequest::Terminate {
-            instance_id: first.instance_id.clone(),
-        },
-    )
-    .await?;
+    let t = state(
+        handler::handle(
+            &ec2,
+            InstanceRequest::Terminate {
+                instance_id: first.instance_id.clone(),
+            },
+        )
+        .await?,
+    );
     assert!(
         matches!(t.state.as_str(), "shutting-down" | "terminated"),
         "{t:?}"
     );
-    let gone = handler::handle(
-        &ec2,
-        InstanceRequest::Describe {
-            instance_id: first.instance_id.clone(),
-        },
-    )
-    .await?;
+    let gone = state(
+        handler::handle(
+            &ec2,
+            InstanceRequest::Describe {
+                instance_id: first.instance_id.clone(),
+            },
+        )
+        .await?,
+    );
     assert_eq!(gone.state, "terminated");
     Ok(())
 }
@@ -133,16 +148,19 @@ async fn unknown_yet_is_retryable_and_a_run_is_cleaned_up_by_its_tag() -> Result
         subnet_id: subnet,
         private_ip: None,
         security_group_ids: vec![],
+        group: None,
     };
-    let launched = handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?;
-    let done = handler::handle(
-        &ec2,
-        InstanceRequest::TerminateRun {
-            run_id: spec.run_id.clone(),
-        },
-    )
-    .await?;
-    assert_eq!(done.instance_id, launched.instance_id);
+    let launched = state(handler::handle(&ec2, InstanceRequest::Launch(spec.clone())).await?);
+    let done = removal(
+        handler::handle(
+            &ec2,
+            InstanceRequest::TerminateRun {
+                run_id: spec.run_id.clone(),
+            },
+        )
+        .await?,
+    );
+    assert_eq!(done.terminated, vec![launched.instance_id.clone()]);
     let d = moto.aws(&[
         "ec2",
         "describe-instances",
@@ -152,13 +170,15 @@ async fn unknown_yet_is_retryable_and_a_run_is_cleaned_up_by_its_tag() -> Result
     let state = d["Reservations"][0]["Instances"][0]["State"]["Name"].clone();
     assert!(state == "shutting-down" || state == "terminated", "{state}");
     // Nothing launched by a run: nothing to do, not an error.
-    let none = handler::handle(
-        &ec2,
-        InstanceRequest::TerminateRun {
-            run_id: "migrate-app-never".into(),
-        },
-    )
-    .await?;
-    assert_eq!(none.state, "none");
+    let none = removal(
+        handler::handle(
+            &ec2,
+            InstanceRequest::TerminateRun {
+                run_id: "migrate-app-never".into(),
+            },
+        )
+        .await?,
+    );
+    assert!(none.terminated.is_empty() && none.done(), "{none:?}");
     Ok(())
 }

@@ -1,0 +1,102 @@
+//! Route 53 as a failover uses it: point a record set at new addresses (UPSERT), and
+//! read what a record set holds.
+
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
+};
+use aws_sdk_route53::Client;
+
+use crate::CallError;
+
+fn fqdn(name: &str) -> String {
+    match name.ends_with('.') {
+        true => name.to_string(),
+        false => format!("{name}."),
+    }
+}
+
+/// Sets record set `name`/`record_type` of `zone_id` to `values` (created if missing).
+pub async fn upsert(
+    client: &Client,
+    zone_id: &str,
+    name: &str,
+    record_type: &str,
+    ttl: u64,
+    values: &[String],
+    comment: &str,
+) -> Result<(), CallError> {
+    let mut set = ResourceRecordSet::builder()
+        .name(fqdn(name))
+        .r#type(RrType::from(record_type))
+        .ttl(ttl as i64);
+    for v in values {
+        set = set.resource_records(
+            ResourceRecord::builder()
+                .value(v)
+                .build()
+                .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?,
+        );
+    }
+    let set = set
+        .build()
+        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
+    let change = Change::builder()
+        .action(ChangeAction::Upsert)
+        .resource_record_set(set)
+        .build()
+        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
+    let batch = ChangeBatch::builder()
+        .comment(comment)
+        .changes(change)
+        .build()
+        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| {
+            CallError::new(
+                "ChangeResourceRecordSets",
+                format!("{name} in zone {zone_id}"),
+                &e,
+            )
+        })?;
+    Ok(())
+}
+
+/// What record set `name`/`record_type` of `zone_id` holds; none when there is none.
+pub async fn values(
+    client: &Client,
+    zone_id: &str,
+    name: &str,
+    record_type: &str,
+) -> Result<Option<Vec<String>>, CallError> {
+    let name = fqdn(name);
+    let out = client
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(&name)
+        .start_record_type(RrType::from(record_type))
+        .max_items(1)
+        .send()
+        .await
+        .map_err(|e| {
+            CallError::new(
+                "ListResourceRecordSets",
+                format!("{name} in zone {zone_id}"),
+                &e,
+            )
+        })?;
+    Ok(out
+        .resource_record_sets()
+        .iter()
+        .find(|s| s.name() == name && s.r#type().as_str() == record_type)
+        .map(|s| {
+            s.resource_records()
+                .iter()
+                .map(|r| r.value().to_string())
+                .collect()
+        }))
+}
