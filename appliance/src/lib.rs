@@ -58,5 +58,7 @@ pub fn init_tracing(verbose: u8) {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter)),
         )
         .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or journald gets plain `key=value`.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }

@@ -294,10 +294,11 @@ fn failover_runs_hands_off_from_the_alarm_tier_by_tier() -> Result<()> {
 
     // The db tier was running and healthy before the app tier was launched.
     let events = history(moto, &first_arn)?;
+    // The CLI prints event times as Unix seconds.
     let when = |e: &Value| {
-        e["timestamp"].as_str().and_then(|t| {
-            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-        })
+        e["timestamp"]
+            .as_f64()
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp_nanos((t * 1e9) as i128).ok())
     };
     let output = |e: &Value| -> Option<Value> {
         serde_json::from_str(e["taskSucceededEventDetails"]["output"].as_str()?).ok()
