@@ -244,7 +244,7 @@ impl GroupConfig {
         if self.subnet.is_none() {
             if let Some(h) = self
                 .host_names()
-                .find(|h| !self.hosts.get(*h).is_some_and(|c| c.subnet.is_some()))
+                .find(|h| self.hosts.get(*h).is_none_or(|c| c.subnet.is_none()))
             {
                 bail!("group {g}: host {h} has no subnet (set `subnet` in the group or in [group.host.{h}])");
             }
@@ -274,7 +274,7 @@ impl GroupConfig {
             probe_of(e).with_context(|| format!("group {g}: public_endpoint"))?;
         }
         let p = self.period().as_secs();
-        if !(p == 10 || p == 30 || (p >= 60 && p % 60 == 0)) {
+        if !(p == 10 || p == 30 || (p >= 60 && p.is_multiple_of(60))) {
             bail!("group {g}: period must be 10s, 30s or a multiple of 60s");
         }
         if self.failover_after() == 0 {

@@ -146,7 +146,7 @@ pub struct SyncPolicy {
 #[derive(Debug, Clone)]
 enum Every {
     Interval(Duration),
-    Cron(croner::Cron),
+    Cron(Box<croner::Cron>),
 }
 
 fn to_chrono(t: OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
@@ -166,9 +166,9 @@ impl SyncPolicy {
     ) -> Result<Self, String> {
         let every = match (interval, cron) {
             (Some(i), None) if !i.is_zero() => Every::Interval(i),
-            (None, Some(c)) => {
-                Every::Cron(croner::Cron::from_str(c).map_err(|e| format!("cron {c:?}: {e}"))?)
-            }
+            (None, Some(c)) => Every::Cron(Box::new(
+                croner::Cron::from_str(c).map_err(|e| format!("cron {c:?}: {e}"))?,
+            )),
             (Some(_), None) => return Err("interval must be more than zero".into()),
             _ => {
                 return Err(

@@ -365,6 +365,127 @@ mod tests {
         );
     }
 
+    /// Every Task state's payload, with each `.$` path replaced by a sample value of
+    /// the right shape, as the definition would hand it to its function.
+    fn payloads(v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+        for (name, s) in v["States"].as_object().into_iter().flatten() {
+            if let Some(p) = s["Parameters"]["Payload"].as_object() {
+                out.push((name.clone(), serde_json::Value::Object(p.clone())));
+            }
+            for k in ["Iterator", "ItemProcessor"] {
+                if s[k].is_object() {
+                    payloads(&s[k], out);
+                }
+            }
+        }
+    }
+
+    fn sample(key: &str) -> serde_json::Value {
+        let tier = serde_json::json!({"tier": "db", "ready": "health", "hosts": [{
+            "host": "db1", "point": "p", "point_created": "2026-11-30T12:00:00Z", "image_id": "ami-1",
+            "launch": {"action": "launch", "run_id": "r", "host": "db1", "image_id": "ami-1",
+                       "instance_type": "t3.small", "subnet_id": "subnet-1"}}]});
+        match key {
+            "mode" => "drill".into(),
+            "at" | "deadline" | "switched" => serde_json::Value::Null,
+            "trigger" => {
+                serde_json::json!({"kind": "manual", "alarm": null, "at": "2026-11-30T12:00:00Z", "reason": null})
+            }
+            "tier" => tier,
+            "tiers" => serde_json::json!([]),
+            "error" => serde_json::json!({"Error": "NonRetryable", "Cause": "x"}),
+            "plan" => serde_json::json!({"run_id": "r", "group": "g", "mode": "failover",
+                "started": "2026-11-30T12:00:00Z", "alarm_at": "2026-11-30T12:00:00Z",
+                "failed_at": "2026-11-30T12:00:00Z", "poll_s": 1, "max_polls": 1, "deadline": null,
+                "tiers": [tier]}),
+            _ => "x".into(),
+        }
+    }
+
+    #[test]
+    fn every_dr_step_of_the_definition_reads_as_a_request() {
+        let def: serde_json::Value =
+            serde_json::from_str(include_str!("../../../statemachines/failover.asl.json")).unwrap();
+        let mut all = Vec::new();
+        payloads(&def, &mut all);
+        let mut actions = Vec::new();
+        for (state, p) in all {
+            let Some(action) = p.get("action").and_then(|a| a.as_str()).map(str::to_string) else {
+                continue;
+            };
+            let filled: serde_json::Map<String, serde_json::Value> = p
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| match k.strip_suffix(".$") {
+                    Some(k) => (k.to_string(), sample(k)),
+                    None => (k.clone(), v.clone()),
+                })
+                .collect();
+            let v = serde_json::Value::Object(filled);
+            if ["terminate_run"].contains(&action.as_str()) {
+                serde_json::from_value::<crate::steps::InstanceRequest>(v)
+                    .unwrap_or_else(|e| panic!("{state}: {e}"));
+            } else {
+                serde_json::from_value::<DrRequest>(v).unwrap_or_else(|e| panic!("{state}: {e}"));
+            }
+            actions.push(action);
+        }
+        for a in [
+            "begin",
+            "check_tier",
+            "switch_traffic",
+            "finish",
+            "fail",
+            "terminate_run",
+        ] {
+            assert!(actions.iter().any(|x| x == a), "{a} is never called");
+        }
+        // The plan `begin` returns is what the definition keeps of it.
+        let kept: Vec<String> = def["States"]["TakeGroupLock"]["ResultSelector"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.trim_end_matches(".$").to_string())
+            .collect();
+        let plan: Plan = serde_json::from_value(sample("plan")).unwrap();
+        let mut fields: Vec<String> = serde_json::to_value(&plan)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        let mut kept = kept;
+        kept.sort();
+        assert_eq!(kept, fields);
+    }
+
+    #[test]
+    fn the_input_is_what_the_definition_reads() {
+        let def = include_str!("../../../statemachines/failover.asl.json");
+        let i = FailoverInput {
+            group: "shop".into(),
+            mode: Mode::Failover,
+            at: None,
+            trigger: Trigger {
+                kind: "manual".into(),
+                alarm: None,
+                at: "t".into(),
+                reason: None,
+            },
+        };
+        let v = serde_json::to_value(&i).unwrap();
+        for path in ["$.group", "$.mode", "$.at", "$.trigger"] {
+            assert!(
+                def.contains(&format!("\"{path}\"")),
+                "{path} not read by the definition"
+            );
+            assert!(v.get(&path[2..]).is_some(), "{path} missing from the input");
+        }
+    }
+
     #[test]
     fn requests_read_as_the_definition_writes_them() {
         let r: DrRequest = serde_json::from_value(serde_json::json!({

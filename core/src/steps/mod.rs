@@ -153,30 +153,52 @@ mod tests {
 
     #[test]
     fn every_loop_in_a_definition_is_capped() {
+        /// Every state graph of a definition: its own and each Map's iterator's.
+        fn graphs(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+            out.push(v["States"].clone());
+            for s in v["States"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, s)| s)
+            {
+                for k in ["Iterator", "ItemProcessor"] {
+                    if s[k].is_object() {
+                        graphs(&s[k], out);
+                    }
+                }
+            }
+        }
         for def in [
             include_str!("../../../statemachines/migrate.asl.json"),
             include_str!("../../../statemachines/build-image.asl.json"),
+            include_str!("../../../statemachines/failover.asl.json"),
         ] {
             let v: serde_json::Value = serde_json::from_str(def).unwrap();
-            let states = v["States"].as_object().unwrap();
-            // A capped Choice: one of its rules ends the loop on a counter.
-            let capped: Vec<String> = states
-                .iter()
-                .filter(|(_, s)| {
-                    s["Choices"].as_array().into_iter().flatten().any(|c| {
-                        c.get("NumericGreaterThan").is_some()
-                            && c["Variable"]
-                                .as_str()
-                                .is_some_and(|p| p.starts_with("$.polls"))
+            let mut all = Vec::new();
+            graphs(&v, &mut all);
+            for states in &all {
+                let states = states.as_object().unwrap();
+                // A capped Choice: one of its rules ends the loop on a counter.
+                let capped: Vec<String> = states
+                    .iter()
+                    .filter(|(_, s)| {
+                        s["Choices"].as_array().into_iter().flatten().any(|c| {
+                            (c.get("NumericGreaterThan").is_some()
+                                || c.get("NumericGreaterThanPath").is_some())
+                                && c["Variable"]
+                                    .as_str()
+                                    .is_some_and(|p| p.starts_with("$.polls"))
+                        })
                     })
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            assert!(
-                !has_cycle(states, &capped),
-                "a loop without a cap in {}",
-                v["Comment"]
-            );
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                assert!(
+                    !has_cycle(states, &capped),
+                    "a loop without a cap in {}",
+                    v["Comment"]
+                );
+            }
         }
         // The check sees a loop when there is one.
         let looping: serde_json::Value = serde_json::json!({
