@@ -7,7 +7,9 @@
 #   applies "a day of changes" to its disk; captures again (incremental); restores the
 #   new point to a file and checks it byte for byte; writes only the changed ranges back
 #   onto web1-origin (failback); verifies every chunk in the store; migrates web1 to EC2
-#   with the migrate state machine; prints a summary and where to look with the aws CLI.
+#   with the migrate state machine; protects web1 as a one-tier DR group and drills its
+#   failover (launched in the drill subnet, verified, removed, RTO and cost measured);
+#   prints a summary and where to look with the aws CLI.
 # DEMO_IMAGE_MB / DEMO_DATA_MB choose the disk size (default 256 / 150).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -59,6 +61,32 @@ SUBNET=$(aws ec2 create-subnet --vpc-id "$VPC" --cidr-block 10.60.1.0/24 --query
 echo "   vpc $VPC, subnet $SUBNET"
 echo "== ferry migrate web1 --subnet $SUBNET --instance-type m5.large --private-ip 10.60.1.10"
 ferry migrate web1 --subnet "$SUBNET" --instance-type m5.large --private-ip 10.60.1.10
+echo "== disaster recovery: web1 as a protection group (ferry protect), then a drill"
+DRILL_SUBNET=$(aws ec2 create-subnet --vpc-id "$VPC" --cidr-block 10.60.2.0/24 --query Subnet.SubnetId --output text)
+sed -i "s|^\[aws\]\$|[aws]\nnotify_topic = \"$FERRY_DEMO_NOTIFY_TOPIC\"|" "$FERRY_CONFIG"
+cat >> "$FERRY_CONFIG" <<TOML
+
+[[group]]
+name = "shop"
+rpo = "15m"
+rto = "30m"
+subnet = "$SUBNET"
+drill_subnet = "$DRILL_SUBNET"
+public_endpoint = "tcp://$FERRY_DEMO_ADDR_WEB1"
+poll = "2s"
+
+[[group.tier]]
+name = "web"
+hosts = ["web1"]
+interval = "15m"
+exclude = ["Mon-Fri 09:00-17:00"]
+TOML
+ferry protect shop
+echo "== ferry drill shop (the failover state machine in drill mode: no traffic switch, all removed)"
+ferry drill shop --json > "$D/drill.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  " + d["run"]["summary"])' "$D/drill.json"
+echo "== ferry dr status shop"
+ferry dr status shop
 echo "== ferry runs"
 ferry runs
 ferry runs web1 --json > "$D/runs.json"
@@ -78,7 +106,7 @@ def sha(p):
         for b in iter(lambda: f.read(1 << 20), b""):
             h.update(b)
     return h.hexdigest()
-full, inc, rest, fb, ver = j("full"), j("inc"), j("restore"), j("failback"), j("verify")
+full, inc, rest, fb, ver, drill = j("full"), j("inc"), j("restore"), j("failback"), j("verify"), j("drill")
 mib = lambda b: f"{b / 2**20:8.1f} MiB"
 print()
 print(f"{'step':<34}{'read':>13}{'new':>13}{'uploaded':>13}{'time':>9}")
@@ -95,13 +123,19 @@ for r in reversed(runs):
     took = f"{r['duration_s']:.2f}s" if r.get("duration_s") is not None else "-"
     print(f"{r['name'][:33]:<34}{'':>39}{took:>9}  {r['status']}")
 migrated = any(":execution:ferry-migrate:" in r["execution_arn"] and r["status"] == "SUCCEEDED" for r in runs)
-sys.exit(0 if ok_file and ok_host and ver["ok"] and migrated else 1)
+run = drill.get("run") or {}
+print(f"{drill['name'][:33]:<34}{'':>39}{drill['duration_s']:>8.2f}s  {drill['status']}; RTO {run.get('rto_s', 0):.1f} s, "
+      f"cost ${run.get('cost_usd', 0):.4f}, removed")
+drilled = drill["status"] == "SUCCEEDED" and run.get("status") == "drilled"
+sys.exit(0 if ok_file and ok_host and ver["ok"] and migrated and drilled else 1)
 PY
 echo
-echo "look at the migration as the console shows it (while the stack is up):"
+DRILL_ARN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["execution_arn"])' "$D/drill.json")
+echo "look at the migration and the drill as the console shows them (while the stack is up):"
 echo "  source $D/stack.env"
 echo "  aws stepfunctions get-execution-history --execution-arn $MIGRATE_ARN"
 echo "  aws stepfunctions describe-execution --execution-arn $MIGRATE_ARN"
+echo "  aws stepfunctions get-execution-history --execution-arn $DRILL_ARN"
 if [ -n "${DEMO_KEEP_STACK:-}" ]; then
   echo "DEMO_KEEP_STACK is set: the stack stays up; stop it with: kill $STACK"
   trap - EXIT

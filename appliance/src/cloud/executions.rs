@@ -24,6 +24,7 @@ pub struct Cloud<'a> {
     sfn: &'a Sfn,
     migrate: String,
     build_image: String,
+    failover: String,
 }
 
 /// What `ferry image` and `ferry migrate` print.
@@ -147,6 +148,7 @@ impl<'a> Cloud<'a> {
             sfn,
             migrate: aws.migrate_state_machine().to_string(),
             build_image: aws.build_image_state_machine().to_string(),
+            failover: aws.failover_state_machine().to_string(),
         }
     }
 
@@ -260,6 +262,14 @@ impl<'a> Cloud<'a> {
         for sm in [&self.migrate, &self.build_image] {
             let arn = self.sfn.state_machine(sm).await?;
             all.extend(self.sfn.list(&arn, usize::MAX).await?);
+        }
+        // Failovers and drills are a group's, not a host's: listed without a host.
+        if host.is_none() {
+            match self.sfn.state_machine(&self.failover).await {
+                Ok(arn) => all.extend(self.sfn.list(&arn, usize::MAX).await?),
+                Err(ferry_aws::sfn::SfnError::NoStateMachine(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         if let Some(h) = host {
             all.retain(|e| is_run_of(&e.name, h));

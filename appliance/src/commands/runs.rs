@@ -1,4 +1,5 @@
-//! `ferry runs [HOST] [--limit N]`: image builds and migrations, newest first.
+//! `ferry runs [HOST] [--limit N]`: image builds and migrations (and, without a host,
+//! failovers and drills), newest first.
 
 use std::io::Write;
 

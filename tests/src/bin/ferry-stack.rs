@@ -5,7 +5,8 @@
 //! behind the router, with `infra/template.yaml` deployed into it, and the function
 //! binaries of this build behind `cargo lambda watch --only-lambda-apis`) and one sshd host per `--host` (its disk a copy of
 //! IMAGE), then writes `D/ferry.toml` (the template's S3 store), `D/stack.env` (the AWS
-//! variables, as `export` lines) and `D/ready`.
+//! variables, each host's disk and address, the notification topic, as `export` lines)
+//! and `D/ready`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +59,14 @@ fn main() -> Result<()> {
     for h in &stack.hosts {
         let var = h.name.to_uppercase().replace('-', "_");
         env += &format!("export FERRY_DEMO_DISK_{var}={}\n", h.disk.display());
+        env += &format!("export FERRY_DEMO_ADDR_{var}={}:{}\n", h.ip, h.port);
+    }
+    if let Some(t) = stack
+        .deployed
+        .as_ref()
+        .and_then(|d| d.topics.get(ferry_tests::stack::NOTIFY_TOPIC))
+    {
+        env += &format!("export FERRY_DEMO_NOTIFY_TOPIC={t}\n");
     }
     std::fs::write(args.dir.join("stack.env"), env)?;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
