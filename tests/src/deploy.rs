@@ -524,10 +524,12 @@ mod tests {
         }
     }
 
+    /// The strings of a value, seen through `!Sub` and the like.
     fn strings(v: &Value) -> Vec<String> {
         match v {
             Value::String(s) => vec![s.clone()],
             Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+            Value::Tagged(t) => strings(&t.value),
             _ => Vec::new(),
         }
     }
@@ -543,8 +545,9 @@ mod tests {
             &[("StoreBucketName", "b")],
         )
         .unwrap();
-        // Volumes and interfaces created by RunInstances: no id or tag to condition on.
-        let explained = ["LaunchCreatesVolumeAndInterface"];
+        // Volumes and interfaces created by RunInstances: no id or tag to condition on;
+        // the groups' own target groups carry no tag Ferry could require.
+        let explained = ["LaunchCreatesVolumeAndInterface", "SwitchTargets"];
         let mut checked = 0;
         for (name, f) in t.resources() {
             let Some(Value::Sequence(policies)) =
@@ -560,13 +563,21 @@ mod tests {
             {
                 let sid = st.get("Sid").and_then(Value::as_str).unwrap_or("?");
                 let actions = strings(st.get("Action").unwrap_or(&Value::Null));
-                let star = strings(st.get("Resource").unwrap_or(&Value::Null)) == ["*"];
+                let resources = strings(st.get("Resource").unwrap_or(&Value::Null));
+                let star = resources == ["*"];
+                // "*" only for calls without resource-level permissions: reads, or a
+                // call narrowed by a condition key (PutMetricData by its namespace).
                 if star {
                     assert!(
-                        actions.iter().all(|a| a.contains(":Describe")),
+                        actions.iter().all(|a| a.contains(":Describe"))
+                            || st.get("Condition").is_some(),
                         "{name}/{sid}: \"*\" for {actions:?}"
                     );
                 }
+                // Starting one named state machine is as narrow as a condition.
+                let named = actions.iter().all(|a| a == "states:StartExecution")
+                    && !resources.is_empty()
+                    && resources.iter().all(|r| !r.contains('*'));
                 let mutating = actions.iter().any(|a| {
                     [
                         "RunInstances",
@@ -574,14 +585,21 @@ mod tests {
                         "DeleteSnapshot",
                         "TerminateInstances",
                         "CreateTags",
+                        "DeleteNetworkInterface",
+                        "RegisterTargets",
+                        "DeregisterTargets",
+                        "ChangeResourceRecordSets",
+                        "StartExecution",
+                        "PutMetricData",
                     ]
                     .iter()
                     .any(|m| a.ends_with(m))
                         || a.starts_with("ebs:")
                         || a == "dynamodb:PutItem"
+                        || a == "dynamodb:UpdateItem"
                         || a == "dynamodb:DeleteItem"
                 });
-                if mutating && !explained.contains(&sid) {
+                if mutating && !explained.contains(&sid) && !named {
                     assert!(
                         st.get("Condition").is_some(),
                         "{name}/{sid} has no condition"
@@ -590,7 +608,7 @@ mod tests {
                 }
             }
         }
-        assert!(checked >= 10, "{checked} statements checked");
+        assert!(checked >= 14, "{checked} statements checked");
         let policies = t.resources_of("AWS::S3::BucketPolicy");
         let doc = serde_yaml_ng::to_string(policies[0].1).unwrap();
         assert!(
