@@ -76,3 +76,39 @@ fn daemon_stops_on_sigterm_mid_capture_and_resumes_after_sigkill() -> Result<()>
     assert_eq!(v["ok"], true, "{v}");
     Ok(())
 }
+
+#[test]
+fn daemon_keeps_syncing_the_others_while_a_host_fails() -> Result<()> {
+    let hosts = [
+        BedHost::new("db1", "db", None),
+        BedHost::new("web1", "web", None),
+    ];
+    let mut bed = DrBed::new("uneven", &hosts, 2, "3s", "", &|_| String::new())?;
+    bed.ferry.json(&["protect", "uneven"])?;
+    // db1 is down from the start: its syncs fail, back off and are tried again.
+    bed.stack.host_mut("db1").stop();
+    let mut d = Daemon::start(&bed.ferry, bed.log("daemon.log"), &[])?;
+    wait_until("three points of web1", Duration::from_secs(120), || {
+        Ok(points(bed.moto(), "web1")?.len() >= 3)
+    })?;
+    d.wait_log("retry_in_s", Duration::from_secs(30))?;
+    let log = d.log_text();
+    let failures = log
+        .lines()
+        .filter(|l| l.contains("sync failed") && l.contains("host=db1"))
+        .count();
+    assert!(failures >= 2, "db1 was not tried again:\n{log}");
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("sync failed") && l.contains("host=web1")),
+        "{log}"
+    );
+    assert!(points(bed.moto(), "db1")?.is_empty());
+    // Back up: db1 syncs again without a restart.
+    bed.stack.host_mut("db1").restart()?;
+    wait_until("a point of db1", Duration::from_secs(120), || {
+        Ok(!points(bed.moto(), "db1")?.is_empty())
+    })?;
+    d.terminate(Duration::from_secs(10))?;
+    Ok(())
+}

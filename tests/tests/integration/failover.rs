@@ -114,6 +114,24 @@ fn failover_runs_hands_off_from_the_alarm_tier_by_tier() -> Result<()> {
         assert_eq!(alarm_state(moto, child)?, "OK");
     }
 
+    // RPO at risk: per host, notifying the topic, never failing over.
+    let rpo = moto.aws(&[
+        "cloudwatch",
+        "describe-alarms",
+        "--alarm-names",
+        "ferry-shop-db1-rpo-at-risk",
+    ])?;
+    let rpo = &rpo["MetricAlarms"][0];
+    assert_eq!(rpo["MetricName"], "RecoveryPointAge", "{rpo}");
+    assert_eq!(rpo["Threshold"], 600.0);
+    assert!(
+        rpo["AlarmActions"][0]
+            .as_str()
+            .is_some_and(|a| a.ends_with(":ferry-notifications")),
+        "{rpo}"
+    );
+    assert!(!rule.contains("rpo"), "{rule}");
+
     // The daemon syncs every tier (points, built AMIs) and publishes its view.
     let mut daemon = Daemon::start(&bed.ferry, bed.log("daemon.log"), &[])?;
     for h in ["db1", "app1", "web1"] {
