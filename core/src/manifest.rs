@@ -132,16 +132,7 @@ pub struct Manifest {
 /// A point id: capture time (UTC, second precision) and 8 random hex digits, so that ids
 /// sort by time and two captures in the same second do not collide.
 pub fn point_id(at: OffsetDateTime, random: u32) -> String {
-    let t = at.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z-{random:08x}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format!("{}-{random:08x}", crate::names::utc_stamp(at))
 }
 
 impl Manifest {

@@ -331,6 +331,34 @@ pub fn metric(
         .collect())
 }
 
+/// The newest value (the period's maximum) of one metric over the last `window_s`.
+pub fn latest(
+    moto: &Moto,
+    name: &str,
+    dims: &[(&str, &str)],
+    window_s: u64,
+) -> Result<Option<f64>> {
+    Ok(
+        metric(moto, name, dims, "Maximum", Duration::from_secs(window_s))?
+            .last()
+            .copied(),
+    )
+}
+
+/// How many network interfaces a subnet holds.
+pub fn interfaces_in(moto: &Moto, subnet: &str) -> Result<usize> {
+    let eni = moto.aws(&[
+        "ec2",
+        "describe-network-interfaces",
+        "--filters",
+        &format!("Name=subnet-id,Values={subnet}"),
+    ])?;
+    Ok(eni["NetworkInterfaces"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0))
+}
+
 /// Waits (at most `timeout`) until `check` says yes; `what` names what it waits for.
 pub fn wait_until(
     what: &str,

@@ -262,6 +262,44 @@ pub struct RunRecord {
     pub cause: Option<String>,
 }
 
+impl RunRecord {
+    /// A run that has just started: what it is and what started it, nothing achieved yet.
+    pub fn started(
+        run_id: &str,
+        group: &str,
+        mode: Mode,
+        trigger: Trigger,
+        started: String,
+    ) -> Self {
+        RunRecord {
+            run_id: run_id.to_string(),
+            group: group.to_string(),
+            run_type: mode.as_str().to_string(),
+            status: "running".into(),
+            summary: String::new(),
+            trigger,
+            started,
+            finished: None,
+            alarm_at: None,
+            failed_at: None,
+            traffic_switched_at: None,
+            rto_s: None,
+            rto_target_s: None,
+            rpo_target_s: None,
+            rpo_s: None,
+            hosts: Vec::new(),
+            tiers: Vec::new(),
+            states: Vec::new(),
+            switched: None,
+            instance_seconds: None,
+            cost_usd: None,
+            price_source: None,
+            error: None,
+            cause: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostOutcome {
     pub host: String,

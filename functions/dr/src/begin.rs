@@ -225,38 +225,24 @@ pub async fn begin(dr: &Dr, req: BeginRequest) -> Result<Plan, StepError> {
     let trigger_at = parse_rfc3339(&req.trigger.at).unwrap_or(now);
     let origin = records::origin(dr, &req.group).await?;
     let plan = plan(&req, &group, &chosen, now, failed_at(&origin, trigger_at))?;
-    let run = RunRecord {
-        run_id: req.run_id.clone(),
-        group: req.group.clone(),
-        run_type: req.mode.as_str().to_string(),
-        status: "running".into(),
-        summary: format!(
-            "{} of {}: {} hosts in {} tiers",
-            req.mode.as_str(),
-            req.group,
-            chosen.len(),
-            plan.tiers.len()
-        ),
-        trigger: req.trigger.clone(),
-        started: plan.started.clone(),
-        finished: None,
-        alarm_at: Some(plan.alarm_at.clone()),
-        failed_at: Some(plan.failed_at.clone()),
-        traffic_switched_at: None,
-        rto_s: None,
-        rto_target_s: Some(group.rto_s),
-        rpo_target_s: Some(group.rpo_s),
-        rpo_s: None,
-        hosts: Vec::new(),
-        tiers: Vec::new(),
-        states: Vec::new(),
-        switched: None,
-        instance_seconds: None,
-        cost_usd: None,
-        price_source: None,
-        error: None,
-        cause: None,
-    };
+    let mut run = RunRecord::started(
+        &req.run_id,
+        &req.group,
+        req.mode,
+        req.trigger.clone(),
+        plan.started.clone(),
+    );
+    run.summary = format!(
+        "{} of {}: {} hosts in {} tiers",
+        req.mode.as_str(),
+        req.group,
+        chosen.len(),
+        plan.tiers.len()
+    );
+    run.alarm_at = Some(plan.alarm_at.clone());
+    run.failed_at = Some(plan.failed_at.clone());
+    run.rto_target_s = Some(group.rto_s);
+    run.rpo_target_s = Some(group.rpo_s);
     records::put_run(dr, &run).await?;
     tracing::info!(group = %req.group, run = %req.run_id, mode = req.mode.as_str(), "begun");
     Ok(plan)

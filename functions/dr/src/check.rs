@@ -13,7 +13,7 @@ use ferry_core::steps::failover::{
     parse_rfc3339, rfc3339, CheckTierRequest, HostCheck, Mode, TierCheck,
 };
 use ferry_fn::{sdk_error, StepError};
-use ferry_fn_launch::handler::run_instances;
+use ferry_fn_launch::handler::{run_instances, ANY_STATE};
 use time::OffsetDateTime;
 
 use crate::begin::{lock_error, FAILING_OVER};
@@ -109,17 +109,9 @@ pub async fn check_tier(dr: &Dr, req: CheckTierRequest) -> Result<TierCheck, Ste
         req.deadline.as_deref(),
     )
     .await?;
-    let all = [
-        "pending",
-        "running",
-        "stopping",
-        "stopped",
-        "shutting-down",
-        "terminated",
-    ];
     let mut found = Vec::new();
     for h in &req.tier.hosts {
-        let mut instances = run_instances(&dr.ec2, &req.run_id, Some(&h.host), &all).await?;
+        let mut instances = run_instances(&dr.ec2, &req.run_id, Some(&h.host), &ANY_STATE).await?;
         // A terminated instance from an earlier attempt is not the one to wait for.
         instances.sort_by_key(|i| state(i) == "terminated");
         found.push((h.host.clone(), instances.into_iter().next()));

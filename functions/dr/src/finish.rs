@@ -10,10 +10,10 @@ use ferry_aws::sfn::Event;
 use ferry_core::keys::locks;
 use ferry_core::steps::failover::{
     parse_rfc3339, rfc3339, seconds_between, FailRequest, FinishRequest, HostOutcome, Mode,
-    RunRecord, StateSpan, TierOutcome,
+    RunRecord, StateSpan, TierOutcome, Trigger,
 };
 use ferry_fn::StepError;
-use ferry_fn_launch::handler::run_instances;
+use ferry_fn_launch::handler::{run_instances, tag, ANY_STATE};
 use time::OffsetDateTime;
 
 use crate::begin::FAILED_OVER;
@@ -76,22 +76,9 @@ pub async fn finish(dr: &Dr, req: FinishRequest) -> Result<RunRecord, StepError>
     let plan = &req.plan;
     let now = OffsetDateTime::now_utc();
     let group = records::group(dr, &plan.group).await?;
-    let all = [
-        "pending",
-        "running",
-        "stopping",
-        "stopped",
-        "shutting-down",
-        "terminated",
-    ];
-    let instances = run_instances(&dr.ec2, &plan.run_id, None, &all).await?;
-    let host_of = |i: &aws_sdk_ec2::types::Instance| {
-        i.tags()
-            .iter()
-            .find(|t| t.key() == Some(ferry_core::tags::HOST))
-            .and_then(|t| t.value())
-            .map(str::to_string)
-    };
+    let instances = run_instances(&dr.ec2, &plan.run_id, None, &ANY_STATE).await?;
+    let host_of =
+        |i: &aws_sdk_ec2::types::Instance| tag(i, ferry_core::tags::HOST).map(str::to_string);
     let mut hosts = Vec::new();
     for t in &plan.tiers {
         for h in &t.hosts {
@@ -176,7 +163,7 @@ pub async fn finish(dr: &Dr, req: FinishRequest) -> Result<RunRecord, StepError>
         trigger: records::run(dr, &plan.group, &plan.run_id)
             .await?
             .map(|r| r.trigger)
-            .unwrap_or_else(|| ferry_core::steps::failover::Trigger {
+            .unwrap_or_else(|| Trigger {
                 kind: "manual".into(),
                 alarm: None,
                 at: plan.alarm_at.clone(),
@@ -252,37 +239,18 @@ pub async fn fail(dr: &Dr, req: FailRequest) -> Result<RunRecord, StepError> {
     let now = OffsetDateTime::now_utc();
     let mut run = match records::run(dr, &req.group, &req.run_id).await? {
         Some(r) => r,
-        None => RunRecord {
-            run_id: req.run_id.clone(),
-            group: req.group.clone(),
-            run_type: req.mode.as_str().to_string(),
-            status: "failed".into(),
-            summary: String::new(),
-            trigger: ferry_core::steps::failover::Trigger {
+        None => RunRecord::started(
+            &req.run_id,
+            &req.group,
+            req.mode,
+            Trigger {
                 kind: "unknown".into(),
                 alarm: None,
                 at: rfc3339(now),
                 reason: None,
             },
-            started: rfc3339(now),
-            finished: None,
-            alarm_at: None,
-            failed_at: None,
-            traffic_switched_at: None,
-            rto_s: None,
-            rto_target_s: None,
-            rpo_target_s: None,
-            rpo_s: None,
-            hosts: Vec::new(),
-            tiers: Vec::new(),
-            states: Vec::new(),
-            switched: None,
-            instance_seconds: None,
-            cost_usd: None,
-            price_source: None,
-            error: None,
-            cause: None,
-        },
+            rfc3339(now),
+        ),
     };
     // The cause a Lambda step fails with is its JSON error document: keep its message.
     let cause = serde_json::from_str::<serde_json::Value>(&req.error.cause)

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use ferry_core::group::GroupRecord;
 use ferry_core::steps::failover::{rfc3339, RunRef, Switched, SwitchedRecord, SwitchedTargets};
 use ferry_fn::StepError;
-use ferry_fn_launch::handler::run_instances;
+use ferry_fn_launch::handler::{run_instances, tag};
 use time::OffsetDateTime;
 
 use crate::check::refresh;
@@ -46,12 +46,7 @@ async fn recovered(dr: &Dr, run_id: &str) -> Result<BTreeMap<String, Recovered>,
     Ok(running
         .iter()
         .filter_map(|i| {
-            let host = i
-                .tags()
-                .iter()
-                .find(|t| t.key() == Some(ferry_core::tags::HOST))?
-                .value()?
-                .to_string();
+            let host = tag(i, ferry_core::tags::HOST)?.to_string();
             Some((
                 host,
                 Recovered {

@@ -62,6 +62,15 @@ pub async fn handle(ec2: &Client, req: InstanceRequest) -> Result<Reply, StepErr
 const LIVE: [&str; 4] = ["pending", "running", "stopping", "stopped"];
 /// ... and those on their way out.
 const NOT_GONE: [&str; 5] = ["pending", "running", "stopping", "stopped", "shutting-down"];
+/// Every instance state.
+pub const ANY_STATE: [&str; 6] = [
+    "pending",
+    "running",
+    "stopping",
+    "stopped",
+    "shutting-down",
+    "terminated",
+];
 
 fn filter(name: impl Into<String>, values: &[&str]) -> Filter {
     Filter::builder()
@@ -96,6 +105,14 @@ pub async fn run_instances(
         );
     }
     Ok(out)
+}
+
+/// The value of an instance's tag `key`.
+pub fn tag<'a>(i: &'a Instance, key: &str) -> Option<&'a str> {
+    i.tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
 }
 
 /// The host's instance if an earlier try of the run launched it.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use ferry_tests::dr::{instances, points, wait_until, BedHost, DrBed, Service};
+use ferry_tests::dr::{instances, interfaces_in, points, wait_until, BedHost, DrBed, Service};
 use serde_json::Value;
 
 fn run_instances(bed: &DrBed, run: &str) -> Result<Vec<Value>> {
@@ -26,17 +26,7 @@ fn all_removed(bed: &DrBed, run: &str) -> Result<()> {
         assert_eq!(x["State"]["Name"], "terminated", "{x}");
         assert_eq!(x["SubnetId"], bed.drill_subnet.as_str(), "{x}");
     }
-    let eni = bed.moto().aws(&[
-        "ec2",
-        "describe-network-interfaces",
-        "--filters",
-        &format!("Name=subnet-id,Values={}", bed.drill_subnet),
-    ])?;
-    assert_eq!(
-        eni["NetworkInterfaces"].as_array().map(Vec::len),
-        Some(0),
-        "{eni}"
-    );
+    assert_eq!(interfaces_in(bed.moto(), &bed.drill_subnet)?, 0);
     Ok(())
 }
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use ferry_core::keys;
 use ferry_tests::dr::{
-    alarm_state, executions, history, instances, metric, points, set_alarm, wait_execution,
-    wait_until, BedHost, Daemon, DrBed, Service,
+    alarm_state, executions, history, instances, interfaces_in, latest, metric, points, set_alarm,
+    wait_execution, wait_until, BedHost, Daemon, DrBed, Service,
 };
 use ferry_tests::stack::{BUILD_IMAGE_SM, FAILOVER_SM, TABLE};
 use serde_json::Value;
@@ -151,15 +151,7 @@ fn failover_runs_hands_off_from_the_alarm_tier_by_tier() -> Result<()> {
         || {
             Ok(
                 !metric(moto, "Heartbeat", &group, "Sum", Duration::from_secs(20))?.is_empty()
-                    && metric(
-                        moto,
-                        "OriginHealthy",
-                        &group,
-                        "Maximum",
-                        Duration::from_secs(20),
-                    )?
-                    .last()
-                        == Some(&1.0)
+                    && latest(moto, "OriginHealthy", &group, 20)? == Some(1.0)
                     && ["db1", "app1", "web1"].iter().all(|h| {
                         metric(
                             moto,
@@ -190,24 +182,8 @@ fn failover_runs_hands_off_from_the_alarm_tier_by_tier() -> Result<()> {
         "the appliance and AWS see the origin down",
         Duration::from_secs(60),
         || {
-            Ok(metric(
-                moto,
-                "OriginHealthy",
-                &group,
-                "Maximum",
-                Duration::from_secs(3),
-            )?
-            .last()
-                == Some(&0.0)
-                && metric(
-                    moto,
-                    "OriginReachableFromAws",
-                    &group,
-                    "Maximum",
-                    Duration::from_secs(5),
-                )?
-                .last()
-                    == Some(&0.0))
+            Ok(latest(moto, "OriginHealthy", &group, 3)? == Some(0.0)
+                && latest(moto, "OriginReachableFromAws", &group, 5)? == Some(0.0))
         },
     )?;
     let builds = bed.stack.state_machine(BUILD_IMAGE_SM)?;
@@ -512,17 +488,7 @@ fn failover_launch_failure_in_the_app_tier_cleans_up_the_db_tier() -> Result<()>
     );
     assert_eq!(doc["run"]["status"], "failed");
     // The recovery address is free again: a corrected run could use it.
-    let eni = bed.moto().aws(&[
-        "ec2",
-        "describe-network-interfaces",
-        "--filters",
-        &format!("Name=subnet-id,Values={}", bed.subnet),
-    ])?;
-    assert_eq!(
-        eni["NetworkInterfaces"].as_array().map(Vec::len),
-        Some(0),
-        "{eni}"
-    );
+    assert_eq!(interfaces_in(bed.moto(), &bed.subnet)?, 0);
     Ok(())
 }
 
@@ -547,15 +513,7 @@ fn failover_needs_the_site_and_aws_to_agree() -> Result<()> {
             .all(|v| *v == 0.0)
     );
     wait_until("AWS reaching the origin", Duration::from_secs(30), || {
-        Ok(metric(
-            moto,
-            "OriginReachableFromAws",
-            &group,
-            "Maximum",
-            Duration::from_secs(5),
-        )?
-        .last()
-            == Some(&1.0))
+        Ok(latest(moto, "OriginReachableFromAws", &group, 5)? == Some(1.0))
     })?;
     set_alarm(
         moto,
@@ -576,17 +534,7 @@ fn failover_needs_the_site_and_aws_to_agree() -> Result<()> {
     wait_until(
         "AWS seeing the origin down",
         Duration::from_secs(30),
-        || {
-            Ok(metric(
-                moto,
-                "OriginReachableFromAws",
-                &group,
-                "Maximum",
-                Duration::from_secs(5),
-            )?
-            .last()
-                == Some(&0.0))
-        },
+        || Ok(latest(moto, "OriginReachableFromAws", &group, 5)? == Some(0.0)),
     )?;
     set_alarm(
         moto,
