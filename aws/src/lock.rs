@@ -74,6 +74,22 @@ fn value<'a>(
     }
 }
 
+/// The lock item at `key` if someone holds it now (whoever that is).
+pub async fn held(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: &ItemKey,
+) -> Result<Option<LockState>, LockError> {
+    let reader = Lock {
+        client,
+        table,
+        key: key.clone(),
+        holder: "",
+        ttl_s: 0,
+    };
+    Ok(reader.read().await?.filter(|l| l.held(now())))
+}
+
 impl Lock<'_> {
     /// Takes the lock, or refreshes it when this holder has it already (a retried step),
     /// unless it was preempted.

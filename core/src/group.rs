@@ -124,6 +124,14 @@ pub struct AwsProbe {
     pub address: String,
 }
 
+/// A protected group in the list of groups (`GROUPS` / `<name>`): what the AWS-side
+/// probe reads every minute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupEntry {
+    pub group: String,
+    pub probe: Option<AwsProbe>,
+}
+
 /// The names of a group's alarms (see `ferry_core::alarms` for what each watches).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

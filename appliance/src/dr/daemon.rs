@@ -42,8 +42,11 @@ use crate::shutdown::Shutdown;
 
 /// How long one health check may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the age of each host's newest built point is looked up.
+/// How often the age of each host's newest built point is looked up, and among how
+/// many of its newest points (none built among them: no age is published, which the
+/// RPO alarm counts as at risk).
 const AGE_EVERY: Duration = Duration::from_secs(15);
+const AGE_POINTS: usize = 50;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DaemonReport {
@@ -188,18 +191,10 @@ async fn ctx_ref(ctx: &Ctx) -> CtxRef {
 /// The run holding the group's failover lock, if any (the group is failing over or
 /// failed over).
 async fn failed_over(table: &Table, group: &str) -> Result<Option<String>> {
-    let lock = ferry_aws::lock::Lock {
-        client: table.client(),
-        table: table.name(),
-        key: keys::group_lock(group, locks::FAILOVER),
-        holder: "",
-        ttl_s: 0,
-    };
-    Ok(lock
-        .read()
+    let key = keys::group_lock(group, locks::FAILOVER);
+    Ok(ferry_aws::lock::held(table.client(), table.name(), &key)
         .await
         .with_context(|| format!("reading the failover lock of group {group}"))?
-        .filter(|l| l.held(ferry_aws::lock::now()))
         .map(|l| l.holder))
 }
 
@@ -376,7 +371,7 @@ async fn probe_origin(g: &Protected) -> (bool, Vec<String>) {
 /// Seconds since the newest point of `host` with a built image was captured.
 async fn point_age(table: &Table, host: &str, now: OffsetDateTime) -> Option<f64> {
     let points: Vec<PointRecord> = table
-        .query(&keys::host_pk(host), keys::POINT_PREFIX, true, 200)
+        .query(&keys::host_pk(host), keys::POINT_PREFIX, true, AGE_POINTS)
         .await
         .map_err(|e| tracing::warn!(host, "cannot read the points: {e}"))
         .ok()?;

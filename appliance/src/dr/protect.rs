@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use ferry_aws::cloudwatch;
 use ferry_aws::dynamodb::Table;
 use ferry_core::alarms::{alarm_prefix, AlarmKind, GroupAlarms};
-use ferry_core::group::{Alarms, GroupRecord};
+use ferry_core::group::{Alarms, GroupEntry, GroupRecord};
 use ferry_core::keys::{self, kinds};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,13 +35,6 @@ pub struct AlarmChange {
     pub name: String,
     /// `created`, `updated`, `unchanged` or `deleted`.
     pub action: String,
-}
-
-/// The list entry the AWS-side probe reads (`GROUPS` / `<name>`).
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-pub struct GroupEntry {
-    pub group: String,
-    pub probe: Option<ferry_core::group::AwsProbe>,
 }
 
 /// What discovery found of each host: from the results file, else from the table.

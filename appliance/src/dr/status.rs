@@ -258,7 +258,7 @@ pub async fn status(ctx: &Ctx, group: Option<&str>) -> Result<Status> {
         Some(g) => vec![g.to_string()],
         None => {
             let mut n: Vec<String> = ctx.settings.groups.iter().map(|g| g.name.clone()).collect();
-            let listed: Vec<crate::dr::protect::GroupEntry> = table
+            let listed: Vec<ferry_core::group::GroupEntry> = table
                 .query(keys::GROUPS, "", false, 1000)
                 .await
                 .context("listing the protected groups")?;

@@ -64,12 +64,11 @@ async fn lock(dr: &Dr, req: &BeginRequest) -> Result<(), StepError> {
             }
         }
         Mode::Drill => {
-            let failover = dr
-                .lock(g, locks::FAILOVER, &req.run_id)
-                .read()
+            let key = ferry_core::keys::group_lock(g, locks::FAILOVER);
+            let failover = ferry_aws::lock::held(&dr.ddb, &dr.settings.table, &key)
                 .await
                 .map_err(|e| lock_error(g, e))?;
-            if let Some(f) = failover.filter(|f| f.held(ferry_aws::lock::now())) {
+            if let Some(f) = failover {
                 return Err(StepError::named(
                     errors::GROUP_LOCKED,
                     format!(

@@ -57,19 +57,20 @@ pub async fn refresh(
 
 /// Both status checks of each instance, "ok" when both passed, else the worse.
 async fn status_checks(dr: &Dr, ids: &[String]) -> Result<Vec<(String, String)>, StepError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
+    let mut all = Vec::new();
+    // DescribeInstanceStatus takes at most 100 ids.
+    for part in ids.chunks(100) {
+        let out = dr
+            .ec2
+            .describe_instance_status()
+            .set_instance_ids(Some(part.to_vec()))
+            .include_all_instances(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("DescribeInstanceStatus", &part.join(", "), e))?;
+        all.extend(out.instance_statuses().to_vec());
     }
-    let out = dr
-        .ec2
-        .describe_instance_status()
-        .set_instance_ids(Some(ids.to_vec()))
-        .include_all_instances(true)
-        .send()
-        .await
-        .map_err(|e| sdk_error("DescribeInstanceStatus", &ids.join(", "), e))?;
-    Ok(out
-        .instance_statuses()
+    Ok(all
         .iter()
         .map(|s| {
             let sys = s
@@ -128,6 +129,8 @@ pub async fn check_tier(dr: &Dr, req: CheckTierRequest) -> Result<TierCheck, Ste
     };
     let mut hosts = Vec::new();
     let mut waiting = Vec::new();
+    // Hosts whose health checks to probe (all at once, after the loop).
+    let mut probes = Vec::new();
     for (host, inst) in &found {
         let Some(i) = inst else {
             waiting.push(format!("{host}: not launched"));
@@ -157,7 +160,6 @@ pub async fn check_tier(dr: &Dr, req: CheckTierRequest) -> Result<TierCheck, Ste
             .find(|(c, _)| *c == id)
             .map(|(_, s)| s.clone());
         let ip = i.private_ip_address().map(str::to_string);
-        let mut healthy = None;
         if st != "running" {
             waiting.push(format!("{host}: {st}"));
         } else if sc.as_deref() != Some("ok") {
@@ -167,14 +169,7 @@ pub async fn check_tier(dr: &Dr, req: CheckTierRequest) -> Result<TierCheck, Ste
             ));
         } else if let Some(g) = &group {
             let checks = g.host(host).map(|h| h.health.clone()).unwrap_or_default();
-            let addr = ip.clone().unwrap_or_default();
-            let failed: Vec<String> = ferry_probe::probe_all(&checks, &addr, PROBE_TIMEOUT)
-                .await
-                .into_iter()
-                .filter_map(|p| p.result.err().map(|e| e.to_string()))
-                .collect();
-            healthy = Some(failed.is_empty());
-            waiting.extend(failed.into_iter().map(|f| format!("{host}: {f}")));
+            probes.push((hosts.len(), checks, ip.clone().unwrap_or_default()));
         }
         hosts.push(HostCheck {
             host: host.clone(),
@@ -182,8 +177,23 @@ pub async fn check_tier(dr: &Dr, req: CheckTierRequest) -> Result<TierCheck, Ste
             state: st,
             status_checks: sc,
             private_ip: ip,
-            healthy,
+            healthy: None,
         });
+    }
+    let probed = futures::future::join_all(
+        probes
+            .iter()
+            .map(|(_, checks, addr)| ferry_probe::probe_all(checks, addr, PROBE_TIMEOUT)),
+    )
+    .await;
+    for ((i, _, _), results) in probes.iter().zip(probed) {
+        let failed: Vec<String> = results
+            .into_iter()
+            .filter_map(|p| p.result.err().map(|e| e.to_string()))
+            .collect();
+        hosts[*i].healthy = Some(failed.is_empty());
+        let host = &hosts[*i].host;
+        waiting.extend(failed.into_iter().map(|f| format!("{host}: {f}")));
     }
     let ready = waiting.is_empty();
     tracing::info!(group = %req.group, run = %req.run_id, tier = %req.tier.tier, ready, waiting = ?waiting, "tier checked");

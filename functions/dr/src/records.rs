@@ -2,7 +2,7 @@
 //! an origin) and writes (run items), as the core record types.
 
 use ferry_aws::dynamodb::TableError;
-use ferry_core::group::{AwsProbe, GroupRecord};
+use ferry_core::group::{GroupEntry, GroupRecord};
 use ferry_core::keys::{self, kinds};
 use ferry_core::records::PointRecord;
 use ferry_core::steps::failover::{parse_rfc3339, PointChoice, RunRecord};
@@ -81,13 +81,6 @@ pub async fn origin(dr: &Dr, group: &str) -> Result<Origin, StepError> {
         .await
         .map_err(table_error)?
         .unwrap_or_default())
-}
-
-/// One protected group in the list the AWS-side probe reads (`GROUPS` / `<name>`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GroupEntry {
-    pub group: String,
-    pub probe: Option<AwsProbe>,
 }
 
 pub async fn group_entries(dr: &Dr) -> Result<Vec<GroupEntry>, StepError> {
