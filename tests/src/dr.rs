@@ -76,6 +76,8 @@ pub struct DrBed {
     pub drill_subnet: String,
     pub zone: String,
     pub record: String,
+    /// An ELBv2 target group (IP targets) holding the origin's web host.
+    pub target_group: String,
     pub group: String,
 }
 
@@ -170,6 +172,32 @@ impl DrBed {
                 "Name": record, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": web_ip}]}}]})
             .to_string(),
         ])?;
+        let tg = moto.aws(&[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            &format!("{group}-web"),
+            "--protocol",
+            "HTTP",
+            "--port",
+            "80",
+            "--vpc-id",
+            &vpc,
+            "--target-type",
+            "ip",
+        ])?;
+        let target_group = tg["TargetGroups"][0]["TargetGroupArn"]
+            .as_str()
+            .context("no target group")?
+            .to_string();
+        moto.aws(&[
+            "elbv2",
+            "register-targets",
+            "--target-group-arn",
+            &target_group,
+            "--targets",
+            &format!("Id={web_ip},Port=80"),
+        ])?;
         let topic = stack
             .deployed
             .as_ref()
@@ -217,6 +245,10 @@ impl DrBed {
             "\n[[group.dns]]\nzone = \"{zone}\"\nname = \"{record}\"\norigin = [\"{web_ip}\"]\nrecovery_hosts = [\"{}\"]\n",
             web.name
         );
+        tail += &format!(
+            "\n[[group.target_group]]\narn = \"{target_group}\"\nport = 80\norigin = [\"{web_ip}\"]\nrecovery_hosts = [\"{}\"]\n",
+            web.name
+        );
         let ferry = stack.ferry_with(
             CLOUD_STORE,
             &entries,
@@ -235,6 +267,7 @@ impl DrBed {
             drill_subnet,
             zone,
             record,
+            target_group,
             group: group.to_string(),
         })
     }
@@ -286,6 +319,22 @@ impl DrBed {
             .filter(|s| s["Name"] == self.record.as_str() && s["Type"] == "A")
             .flat_map(|s| s["ResourceRecords"].as_array().cloned().unwrap_or_default())
             .filter_map(|r| r["Value"].as_str().map(str::to_string))
+            .collect())
+    }
+
+    /// The targets the group's target group holds.
+    pub fn targets(&self) -> Result<Vec<String>> {
+        let h = self.moto().aws(&[
+            "elbv2",
+            "describe-target-health",
+            "--target-group-arn",
+            &self.target_group,
+        ])?;
+        Ok(h["TargetHealthDescriptions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d["Target"]["Id"].as_str().map(str::to_string))
             .collect())
     }
 

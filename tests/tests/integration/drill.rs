@@ -41,6 +41,7 @@ fn drill_runs_in_the_drill_subnet_and_removes_everything() -> Result<()> {
     bed.capture_and_build("web1")?;
     bed.ferry.json(&["protect", "rehearse"])?;
     let record_before = bed.record_values()?;
+    let targets_before = bed.targets()?;
     let points_before: Vec<Vec<Value>> = ["db1", "web1"]
         .iter()
         .map(|h| points(bed.moto(), h))
@@ -66,6 +67,7 @@ fn drill_runs_in_the_drill_subnet_and_removes_everything() -> Result<()> {
 
     // Records untouched: the traffic, the points, the group's state.
     assert_eq!(bed.record_values()?, record_before);
+    assert_eq!(bed.targets()?, targets_before);
     let points_after: Vec<Vec<Value>> = ["db1", "web1"]
         .iter()
         .map(|h| points(bed.moto(), h))

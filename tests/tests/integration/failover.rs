@@ -341,8 +341,10 @@ fn failover_runs_hands_off_from_the_alarm_tier_by_tier() -> Result<()> {
         assert_eq!(i["ImageId"], ami.as_str(), "{h}");
         assert_eq!(i["PrivateIpAddress"], ip, "{h}");
     }
-    // Traffic switched to the web tier's recovery address.
+    // Traffic switched to the web tier's recovery address: the record, and the target
+    // group (the recovery instance in, the origin out).
     assert_eq!(bed.record_values()?, vec!["127.77.0.12".to_string()]);
+    assert_eq!(bed.targets()?, vec!["127.77.0.12".to_string()]);
 
     // The run item: the point used per host with its achieved RPO, and the RTO.
     let item = moto.get_item(TABLE, &keys::group_pk("shop"), &keys::run_sk(&first_name))?;
