@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::ferry::{ferry_bin, Ferry};
 use crate::moto::Moto;
 use crate::procs::{free_port, Proc};
-use crate::stack::{Stack, CLOUD_STORE, NOTIFY_TOPIC};
+use crate::stack::{Stack, CLOUD_STORE};
 
 /// One host of the group: its tier, its service port, its recovery address.
 #[derive(Debug, Clone)]
@@ -141,19 +141,7 @@ impl DrBed {
             .as_str()
             .context("no drill subnet")?
             .to_string();
-        let zone = moto.aws(&[
-            "route53",
-            "create-hosted-zone",
-            "--name",
-            "shop.example.",
-            "--caller-reference",
-            group,
-        ])?;
-        let zone = zone["HostedZone"]["Id"]
-            .as_str()
-            .context("no zone id")?
-            .trim_start_matches("/hostedzone/")
-            .to_string();
+        let zone = moto.hosted_zone("shop.example.")?;
         let record = "www.shop.example.".to_string();
         let web = hosts.last().context("no hosts")?;
         let web_ip = stack.host(&web.name).ip.clone();
@@ -198,12 +186,7 @@ impl DrBed {
             "--targets",
             &format!("Id={web_ip},Port=80"),
         ])?;
-        let topic = stack
-            .deployed
-            .as_ref()
-            .and_then(|d| d.topics.get(NOTIFY_TOPIC))
-            .cloned()
-            .context("the template made no notification topic")?;
+        let topic = stack.notify_topic()?;
         let mut tail = format!(
             "\n[[group]]\nname = \"{group}\"\nrpo = \"10m\"\nrto = \"5m\"\nsubnet = \"{subnet}\"\ndrill_subnet = \"{drill_subnet}\"\n\
              public_endpoint = \"tcp://{web_ip}:{web_port}\"\nprobe_interval = \"1s\"\nperiod = \"10s\"\nfailover_after = 1\n\

@@ -146,6 +146,23 @@ impl Moto {
         Ok((vpc, subnet))
     }
 
+    /// A Route 53 hosted zone named `name`: its id (without `/hostedzone/`).
+    pub fn hosted_zone(&self, name: &str) -> Result<String> {
+        let z = self.aws(&[
+            "route53",
+            "create-hosted-zone",
+            "--name",
+            name,
+            "--caller-reference",
+            name,
+        ])?;
+        Ok(z["HostedZone"]["Id"]
+            .as_str()
+            .context("create-hosted-zone: no id")?
+            .trim_start_matches("/hostedzone/")
+            .to_string())
+    }
+
     /// Registers an image to launch from, on the snapshot of an empty volume.
     pub fn test_image(&self, name: &str) -> Result<String> {
         let vol = self.aws(&[

@@ -117,6 +117,15 @@ impl Stack {
             .with_context(|| format!("state machine {name} was not deployed"))
     }
 
+    /// The notification topic the template created (its ARN).
+    pub fn notify_topic(&self) -> Result<String> {
+        self.deployed
+            .as_ref()
+            .and_then(|d| d.topics.get(NOTIFY_TOPIC))
+            .cloned()
+            .context("the template made no notification topic")
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -21,7 +21,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_tests::dr::{executions, set_alarm, wait_execution, wait_until};
 use ferry_tests::ferry::HostEntry;
-use ferry_tests::stack::{Stack, CLOUD_STORE, FAILOVER_SM, NOTIFY_TOPIC, TABLE};
+use ferry_tests::stack::{Stack, CLOUD_STORE, FAILOVER_SM, TABLE};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -78,25 +78,8 @@ fn main() -> Result<()> {
         entries.push(HostEntry::local(h, &disk));
     }
     let (_vpc, subnet) = moto.network("10.60.0.0/16", "10.60.1.0/24")?;
-    let zone = moto.aws(&[
-        "route53",
-        "create-hosted-zone",
-        "--name",
-        "bench.example.",
-        "--caller-reference",
-        "bench",
-    ])?;
-    let zone = zone["HostedZone"]["Id"]
-        .as_str()
-        .context("zone")?
-        .trim_start_matches("/hostedzone/")
-        .to_string();
-    let topic = stack
-        .deployed
-        .as_ref()
-        .and_then(|d| d.topics.get(NOTIFY_TOPIC))
-        .cloned()
-        .context("topic")?;
+    let zone = moto.hosted_zone("bench.example.")?;
+    let topic = stack.notify_topic()?;
     let mut tail = format!(
         "\n[[group]]\nname = \"bench\"\nrpo = \"15m\"\nrto = \"30m\"\nsubnet = \"{subnet}\"\n\
          public_endpoint = \"tcp://127.0.0.1:9\"\nperiod = \"10s\"\nfailover_after = 1\npoll = \"{}s\"\n",

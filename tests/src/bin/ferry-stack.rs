@@ -61,11 +61,7 @@ fn main() -> Result<()> {
         env += &format!("export FERRY_DEMO_DISK_{var}={}\n", h.disk.display());
         env += &format!("export FERRY_DEMO_ADDR_{var}={}:{}\n", h.ip, h.port);
     }
-    if let Some(t) = stack
-        .deployed
-        .as_ref()
-        .and_then(|d| d.topics.get(ferry_tests::stack::NOTIFY_TOPIC))
-    {
+    if let Ok(t) = stack.notify_topic() {
         env += &format!("export FERRY_DEMO_NOTIFY_TOPIC={t}\n");
     }
     std::fs::write(args.dir.join("stack.env"), env)?;
