@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::ferry::{ferry_bin, Ferry};
 use crate::moto::Moto;
 use crate::procs::{free_port, Proc};
-use crate::stack::{Stack, CLOUD_STORE};
+use crate::stack::Stack;
 
 /// One host of the group: its tier, its service port, its recovery address.
 #[derive(Debug, Clone)]
@@ -186,7 +186,6 @@ impl DrBed {
             "--targets",
             &format!("Id={web_ip},Port=80"),
         ])?;
-        let topic = stack.notify_topic()?;
         let mut tail = format!(
             "\n[[group]]\nname = \"{group}\"\nrpo = \"10m\"\nrto = \"5m\"\nsubnet = \"{subnet}\"\ndrill_subnet = \"{drill_subnet}\"\n\
              public_endpoint = \"tcp://{web_ip}:{web_port}\"\nprobe_interval = \"1s\"\nperiod = \"10s\"\nfailover_after = 1\n\
@@ -232,13 +231,7 @@ impl DrBed {
             "\n[[group.target_group]]\narn = \"{target_group}\"\nport = 80\norigin = [\"{web_ip}\"]\nrecovery_hosts = [\"{}\"]\n",
             web.name
         );
-        let ferry = stack.ferry_with(
-            CLOUD_STORE,
-            &entries,
-            &format!("notify_topic = \"{topic}\""),
-            &tail,
-        )?;
-        ferry.json(&["store", "init"])?;
+        let ferry = stack.ferry_protecting(&entries, &tail)?;
         Ok(DrBed {
             stack,
             ferry,

@@ -216,6 +216,20 @@ impl Stack {
         Ferry::new(&config, env)
     }
 
+    /// A runner for `hosts` and protection groups (`groups`, `[[group]]` TOML) on the
+    /// cloud store, whose alarms notify the template's topic; the store initialised.
+    pub fn ferry_protecting(&self, hosts: &[HostEntry], groups: &str) -> Result<Ferry> {
+        let topic = self.notify_topic()?;
+        let ferry = self.ferry_with(
+            CLOUD_STORE,
+            hosts,
+            &format!("notify_topic = \"{topic}\""),
+            groups,
+        )?;
+        ferry.json(&["store", "init"])?;
+        Ok(ferry)
+    }
+
     /// A `file://` store inside the stack's directory.
     pub fn file_store(&self, name: &str) -> String {
         format!("file://{}", self.dir.path().join(name).display())

@@ -21,7 +21,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_tests::dr::{executions, set_alarm, wait_execution, wait_until};
 use ferry_tests::ferry::HostEntry;
-use ferry_tests::stack::{Stack, CLOUD_STORE, FAILOVER_SM, TABLE};
+use ferry_tests::stack::{Stack, FAILOVER_SM, TABLE};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -79,7 +79,6 @@ fn main() -> Result<()> {
     }
     let (_vpc, subnet) = moto.network("10.60.0.0/16", "10.60.1.0/24")?;
     let zone = moto.hosted_zone("bench.example.")?;
-    let topic = stack.notify_topic()?;
     let mut tail = format!(
         "\n[[group]]\nname = \"bench\"\nrpo = \"15m\"\nrto = \"30m\"\nsubnet = \"{subnet}\"\n\
          public_endpoint = \"tcp://127.0.0.1:9\"\nperiod = \"10s\"\nfailover_after = 1\npoll = \"{}s\"\n",
@@ -93,13 +92,7 @@ fn main() -> Result<()> {
         );
     }
     tail += &format!("\n[[group.dns]]\nzone = \"{zone}\"\nname = \"www.bench.example\"\nrecovery_hosts = [\"web1\", \"web2\", \"web3\"]\n");
-    let ferry = stack.ferry_with(
-        CLOUD_STORE,
-        &entries,
-        &format!("notify_topic = \"{topic}\""),
-        &tail,
-    )?;
-    ferry.json(&["store", "init"])?;
+    let ferry = stack.ferry_protecting(&entries, &tail)?;
     eprintln!("capturing 8 hosts and building their AMIs");
     for e in &entries {
         ferry.json(&["capture", &e.name, "--image"])?;
