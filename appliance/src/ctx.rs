@@ -77,6 +77,10 @@ impl Ctx {
     }
 
     /// The SDK configuration every client of this process is built from.
+    pub async fn sdk(&self) -> &aws_config::SdkConfig {
+        self.sdk_config().await
+    }
+
     async fn sdk_config(&self) -> &aws_config::SdkConfig {
         self.sdk
             .get_or_init(|| ferry_aws::clients::sdk_config(&self.settings.aws))

@@ -47,3 +47,4 @@ client!("eventbridge", eventbridge, aws_sdk_eventbridge);
 client!("autoscaling", autoscaling, aws_sdk_autoscaling);
 client!("elbv2", elbv2, aws_sdk_elasticloadbalancingv2);
 client!("route53", route53, aws_sdk_route53);
+client!("sqs", sqs, aws_sdk_sqs);

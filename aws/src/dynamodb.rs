@@ -169,6 +169,62 @@ impl Table {
         Ok(())
     }
 
+    /// Sets `fields` of the existing item at `key` (and, with `entry`, one entry of a
+    /// map attribute: `(attribute, entry key, value)`) only if `condition` holds of it;
+    /// `Ok(false)` when it did not. The condition may name `:now`-free placeholders
+    /// given in `values`.
+    pub async fn update_if(
+        &self,
+        key: &ItemKey,
+        fields: &serde_json::Map<String, serde_json::Value>,
+        entry: Option<(&str, &str, &serde_json::Value)>,
+        condition: &str,
+        values: &[(&str, serde_json::Value)],
+    ) -> Result<bool, TableError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(key.pk.clone()))
+            .key("sk", AttributeValue::S(key.sk.clone()));
+        let mut sets = Vec::new();
+        for (i, (k, v)) in fields.iter().enumerate() {
+            sets.push(format!("#f{i} = :v{i}"));
+            req = req
+                .expression_attribute_names(format!("#f{i}"), k)
+                .expression_attribute_values(format!(":v{i}"), attr(v));
+        }
+        if let Some((map, k, v)) = entry {
+            sets.push("#map.#entry = :entry".into());
+            req = req
+                .expression_attribute_names("#map", map)
+                .expression_attribute_names("#entry", k)
+                .expression_attribute_values(":entry", attr(v));
+        }
+        for (name, v) in values {
+            req = req.expression_attribute_values(*name, attr(v));
+        }
+        let r = req
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(format!("attribute_exists(pk) AND ({condition})"))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let call = CallError::new(
+                    "UpdateItem",
+                    format!("{}/{} in table {}", key.pk, key.sk, self.name),
+                    &e,
+                );
+                match call.failure.is("ConditionalCheckFailedException") {
+                    true => Ok(false),
+                    false => Err(call.into()),
+                }
+            }
+        }
+    }
+
     /// The record at `key`, as `T` (without the item's key and `kind`).
     pub async fn get<T: serde::de::DeserializeOwned>(
         &self,

@@ -15,6 +15,7 @@
 //!   kept with a state, or preempted.
 //! - [`cloudwatch`]: metrics published, and alarms written from specs and read back.
 //! - [`route53`], [`elbv2`]: the traffic switch (record sets, target groups).
+//! - [`sqs`]: a work queue read by long polling.
 //!
 //! No SDK type leaves the domain-shaped modules: callers get the types defined here.
 
@@ -36,6 +37,8 @@ pub mod lock;
 pub mod route53;
 #[cfg(feature = "sfn")]
 pub mod sfn;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 
 pub use error::{sdk_failure, CallError, SdkFailure};
 pub use settings::AwsSettings;

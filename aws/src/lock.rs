@@ -184,6 +184,63 @@ impl Lock<'_> {
         Ok(())
     }
 
+    /// Hands a kept lock from this holder to `to`, in `state`, never expiring; only
+    /// while it is in one of `from_states`. Handing it to the holder it already has
+    /// (a retried step) is no change.
+    pub async fn hand_over(
+        &self,
+        to: &str,
+        state: &str,
+        from_states: &[&str],
+    ) -> Result<(), LockError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(self.table)
+            .key("pk", AttributeValue::S(self.key.pk.clone()))
+            .key("sk", AttributeValue::S(self.key.sk.clone()))
+            .update_expression(
+                "SET holder = :to, #state = :s, expires = :forever, taken = :now REMOVE #ttl, preempted_by",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":to", AttributeValue::S(to.into()))
+            .expression_attribute_values(":s", AttributeValue::S(state.into()))
+            .expression_attribute_values(":forever", AttributeValue::N(FOREVER.to_string()))
+            .expression_attribute_values(":now", AttributeValue::N(now().to_string()))
+            .expression_attribute_values(":me", AttributeValue::S(self.holder.into()));
+        let mut names = Vec::new();
+        for (i, st) in from_states.iter().enumerate() {
+            names.push(format!(":f{i}"));
+            req =
+                req.expression_attribute_values(format!(":f{i}"), AttributeValue::S((*st).into()));
+        }
+        let r = req
+            .condition_expression(format!("holder = :me AND #state IN ({})", names.join(", ")))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let call = CallError::new("UpdateItem", format!("lock {}", self.key.sk), &e);
+                if !call.failure.is("ConditionalCheckFailedException") {
+                    return Err(call.into());
+                }
+                match self.read().await? {
+                    Some(l) if l.holder == to && l.state.as_deref() == Some(state) => Ok(()),
+                    Some(l) => Err(LockError::Held {
+                        holder: l.holder,
+                        expires: l.expires,
+                    }),
+                    None => Err(LockError::Held {
+                        holder: "nobody (the lock is free)".into(),
+                        expires: 0,
+                    }),
+                }
+            }
+        }
+    }
+
     /// Marks a lock held by someone else preempted by this holder; `true` when there
     /// was a live lock to mark.
     pub async fn preempt(&self) -> Result<bool, LockError> {

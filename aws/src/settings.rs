@@ -4,6 +4,8 @@
 pub const DEFAULT_MIGRATE: &str = "ferry-migrate";
 pub const DEFAULT_BUILD_IMAGE: &str = "ferry-build-image";
 pub const DEFAULT_FAILOVER: &str = "ferry-failover";
+pub const DEFAULT_FAILBACK: &str = "ferry-failback";
+pub const DEFAULT_FAILBACK_QUEUE: &str = "ferry-failback-work";
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -22,6 +24,11 @@ pub struct AwsSettings {
     /// The failover state machine (failovers and drills), by name or ARN (default
     /// `ferry-failover`).
     pub failover_state_machine: Option<String>,
+    /// The failback state machine, by name or ARN (default `ferry-failback`).
+    pub failback_state_machine: Option<String>,
+    /// The queue the appliance takes failback work from, by name or URL (default
+    /// `ferry-failback-work`, the template's `FailbackQueueUrl`).
+    pub failback_queue: Option<String>,
     /// The SNS topic the protection groups' alarms notify (the template's
     /// `NotificationTopicArn` output); none: alarms notify nobody.
     pub notify_topic: Option<String>,
@@ -38,6 +45,18 @@ impl AwsSettings {
         self.failover_state_machine
             .as_deref()
             .unwrap_or(DEFAULT_FAILOVER)
+    }
+
+    pub fn failback_state_machine(&self) -> &str {
+        self.failback_state_machine
+            .as_deref()
+            .unwrap_or(DEFAULT_FAILBACK)
+    }
+
+    pub fn failback_queue(&self) -> &str {
+        self.failback_queue
+            .as_deref()
+            .unwrap_or(DEFAULT_FAILBACK_QUEUE)
     }
 
     pub fn build_image_state_machine(&self) -> &str {

@@ -255,6 +255,78 @@ impl Sfn {
         out.truncate(limit);
         Ok(out)
     }
+
+    /// Answers a task that waits for its token (`.waitForTaskToken`) with its output.
+    /// `Ok(false)`: the task is gone (timed out, or its execution ended).
+    pub async fn task_success(
+        &self,
+        token: &str,
+        output: &impl serde::Serialize,
+    ) -> Result<bool, SfnError> {
+        let r = self
+            .client
+            .send_task_success()
+            .task_token(token)
+            .output(serde_json::to_string(output)?)
+            .send()
+            .await;
+        task_gone(r.map(|_| ()), "SendTaskSuccess")
+    }
+
+    /// Fails a waiting task with an error name (what the definition's `Catch` matches)
+    /// and a cause. `Ok(false)`: the task is gone.
+    pub async fn task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<bool, SfnError> {
+        let r = self
+            .client
+            .send_task_failure()
+            .task_token(token)
+            .error(error)
+            .cause(cause)
+            .send()
+            .await;
+        task_gone(r.map(|_| ()), "SendTaskFailure")
+    }
+
+    /// Tells a waiting task its worker is alive. `Ok(false)`: the task is gone (its
+    /// heartbeat timed out and it was sent again, or the execution ended): stop its work.
+    pub async fn task_heartbeat(&self, token: &str) -> Result<bool, SfnError> {
+        let r = self
+            .client
+            .send_task_heartbeat()
+            .task_token(token)
+            .send()
+            .await;
+        task_gone(r.map(|_| ()), "SendTaskHeartbeat")
+    }
+}
+
+/// A task callback's result: `false` when the service says the task no longer waits.
+fn task_gone<E, R>(
+    r: Result<(), aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    call: &'static str,
+) -> Result<bool, SfnError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            let err = CallError::new(call, "a task token", &e);
+            if ["TaskTimedOut", "InvalidToken", "TaskDoesNotExist"]
+                .iter()
+                .any(|c| err.failure.is(c))
+            {
+                return Ok(false);
+            }
+            Err(err.into())
+        }
+    }
 }
 
 #[cfg(test)]

@@ -166,6 +166,11 @@ pub mod locks {
     pub const FAILING_OVER: &str = "failing-over";
     /// The group failed over; its lock is kept (never expiring) until failback.
     pub const FAILED_OVER: &str = "failed-over";
+    /// A failback holds the group's failover lock (never expiring) for its whole run.
+    pub const FAILING_BACK: &str = "failing-back";
+    /// A failback failed after its cutover began: the traffic may point at either
+    /// side; `ferry failback` may run again.
+    pub const FAILBACK_FAILED: &str = "failback-failed";
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ pub struct Deployed {
     pub rules: Vec<String>,
     /// SNS topic name -> ARN.
     pub topics: HashMap<String, String>,
+    /// SQS queue name -> URL.
+    pub queues: HashMap<String, String>,
 }
 
 pub fn lambda_arn(function: &str) -> String {
@@ -154,6 +156,11 @@ impl Template {
             ("AWS::Serverless::StateMachine", "Name") => {
                 Some(self.string(self.prop(r, "Name")?, sms)?)
             }
+            ("AWS::SQS::Queue", "QueueName") => Some(self.string(self.prop(r, "QueueName")?, sms)?),
+            ("AWS::SQS::Queue", "Arn") => Some(format!(
+                "arn:aws:sqs:{REGION}:{ACCOUNT}:{}",
+                self.string(self.prop(r, "QueueName")?, sms)?
+            )),
             ("AWS::Events::Rule", "Arn") => Some(format!(
                 "arn:aws:events:{REGION}:{ACCOUNT}:rule/{}",
                 self.string(self.prop(r, "Name")?, sms)?
@@ -403,6 +410,22 @@ fn deploy_rules(moto: &Moto, t: &Template, sms: &HashMap<String, String>) -> Res
     Ok(names)
 }
 
+/// Creates the template's queues; a queue's `Ref` (its URL, as moto answers it) is
+/// known from here on.
+fn deploy_queues(moto: &Moto, t: &mut Template) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    let mut refs = Vec::new();
+    for (logical, q) in t.resources_of("AWS::SQS::Queue") {
+        let name = t.string(t.prop(q, "QueueName")?, &HashMap::new())?;
+        let made = moto.aws(&["sqs", "create-queue", "--queue-name", &name])?;
+        let url = made["QueueUrl"].as_str().context("create-queue: no URL")?;
+        out.insert(name, url.to_string());
+        refs.push((logical.to_string(), url.to_string()));
+    }
+    t.params.extend(refs);
+    Ok(out)
+}
+
 fn deploy_topics(moto: &Moto, t: &Template) -> Result<HashMap<String, String>> {
     let mut out = HashMap::new();
     for (_, topic) in t.resources_of("AWS::SNS::Topic") {
@@ -459,7 +482,8 @@ fn function_env(t: &Template) -> Result<Vec<(String, String)>> {
 /// Creates the template's table, bucket and state machines in moto. `params` fills
 /// parameters (`StoreBucketName`) and may override defaults.
 pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<Deployed> {
-    let t = Template::load(template, params)?;
+    let mut t = Template::load(template, params)?;
+    let queues = deploy_queues(moto, &mut t)?;
     let table = deploy_table(moto, &t)?;
     let bucket = deploy_bucket(moto, &t)?;
     let state_machines = deploy_state_machines(moto, &t)?;
@@ -473,6 +497,7 @@ pub fn deploy(moto: &Moto, template: &Path, params: &[(&str, &str)]) -> Result<D
         functions: function_binaries(&t)?,
         rules,
         topics,
+        queues,
     })
 }
 

@@ -57,6 +57,9 @@ pub struct CaptureOptions {
     pub accept_new_host_key: bool,
     /// Stops a capture in flight (the point is not written, a snapshot is removed).
     pub shutdown: Shutdown,
+    /// The point's parent; none: the host's newest point in the store. (A recovery
+    /// instance's first capture names the point it was launched from.)
+    pub parent: Option<String>,
 }
 
 /// A progress bar following the bytes the pipeline has read.
@@ -77,7 +80,10 @@ pub async fn capture_host(
     let started = Instant::now();
     let created = OffsetDateTime::now_utc();
     let point = point_id(created, rand::random());
-    let parent = repo.list_points(&h.name).await?.pop();
+    let parent = match &opts.parent {
+        Some(p) => Some(p.clone()),
+        None => repo.list_points(&h.name).await?.pop(),
+    };
     let loaded = repo.load_index().await?;
     let index = Arc::new(loaded.index);
     let counters = Arc::new(Counters::default());

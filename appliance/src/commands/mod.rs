@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod discover;
 pub mod dr;
 pub mod drill;
+pub mod failback;
 pub mod failover;
 pub mod image;
 pub mod migrate;
@@ -84,6 +85,9 @@ pub enum Command {
     Daemon(daemon::Args),
     /// Fail a protection group over to AWS by hand (the alarm does it hands-off).
     Failover(failover::Args),
+    /// Bring a failed-over group home: two passes of changed bytes, a short cutover,
+    /// traffic back to the origin (the appliance works the failback state machine).
+    Failback(failback::Args),
     /// Rehearse a failover in the drill subnet, then remove everything it launched.
     Drill(drill::Args),
     /// Disaster recovery status.
@@ -107,6 +111,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Protect(a) => out.emit(&protect::run(a, ctx).await?),
         Command::Daemon(a) => out.emit(&daemon::run(a, ctx).await?),
         Command::Failover(a) => out.emit(&failover::run(a, ctx).await?),
+        Command::Failback(a) => out.emit(&failback::run(a, ctx).await?),
         Command::Drill(a) => out.emit(&drill::run(a, ctx).await?),
         Command::Dr(a) => out.emit(&dr::run(a, ctx).await?),
     }

@@ -67,6 +67,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<Restored> {
         None => None,
     };
     let opts = ToHostOptions {
+        written: None,
         accept_new_host_key: args.keys.accept_new_host_key,
         force: args.force,
     };

@@ -77,6 +77,10 @@ pub struct GroupConfig {
     pub dns: Vec<DnsConfig>,
     #[serde(default)]
     pub target_group: Vec<TargetGroupConfig>,
+    /// How long a failback task of the appliance may go without a heartbeat before the
+    /// state machine gives it up and sends it again (default 60 s).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub failback_heartbeat: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +100,12 @@ pub struct TierConfig {
     /// When the tier counts as up in a failover (default `status-checks`).
     #[serde(default)]
     pub ready: Readiness,
+    /// Failback: run over SSH on the tier's recovery instances before the final pass
+    /// (stop the application: `systemctl stop shop`, `fsfreeze -f /srv`).
+    pub pre_cutover: Option<String>,
+    /// Failback: run over SSH on the tier's origin hosts once their disks hold the
+    /// final pass (start the application, or reboot into the written disk).
+    pub post_cutover: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -107,6 +117,12 @@ pub struct HostLaunchConfig {
     pub private_ip: Option<String>,
     pub security_groups: Option<Vec<String>>,
     pub health: Option<Vec<HealthCheck>>,
+    /// Failback: the disk of the host's recovery instance, as it sees it (default
+    /// `/dev/nvme0n1`, the root volume on Nitro instances).
+    pub recovery_disk: Option<String>,
+    /// Failback: the SSH port of the recovery instance (default: the origin's, since it
+    /// runs the origin's own sshd configuration).
+    pub recovery_ssh_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +181,10 @@ impl GroupConfig {
 
     pub fn period(&self) -> Duration {
         self.period.unwrap_or(Duration::from_secs(60))
+    }
+
+    pub fn failback_heartbeat(&self) -> Duration {
+        self.failback_heartbeat.unwrap_or(Duration::from_secs(60))
     }
 
     pub fn failover_after(&self) -> u32 {

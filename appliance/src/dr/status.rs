@@ -1,5 +1,5 @@
 //! `ferry dr status [GROUP]`: per group its state (PROTECTED, FAILING_OVER,
-//! FAILED_OVER, DRILL), per host its newest point and newest point with a built image
+//! FAILED_OVER, FAILING_BACK, FAILBACK_FAILED, DRILL), per host its newest point and newest point with a built image
 //! against the RPO target and its next sync, the group's alarms, and its last runs with
 //! their achieved RPO and RTO.
 
@@ -25,7 +25,7 @@ pub struct Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupStatus {
     pub group: String,
-    /// `PROTECTED`, `FAILING_OVER`, `FAILED_OVER`, `DRILL`, or `NOT_PROTECTED` (in the
+    /// `PROTECTED`, `FAILING_OVER`, `FAILED_OVER`, `FAILING_BACK`, `FAILBACK_FAILED`, `DRILL`, or `NOT_PROTECTED` (in the
     /// config, never recorded by `ferry protect`).
     pub state: String,
     /// The run holding the group (failing over, failed over, drilling).
@@ -111,6 +111,12 @@ async fn group_status(
     let (state, held_by) = match (&record, &failover, &drill) {
         (_, Some(f), _) if f.state.as_deref() == Some(crate::dr::FAILED_OVER) => {
             ("FAILED_OVER", Some(f.holder.clone()))
+        }
+        (_, Some(f), _) if f.state.as_deref() == Some(locks::FAILING_BACK) => {
+            ("FAILING_BACK", Some(f.holder.clone()))
+        }
+        (_, Some(f), _) if f.state.as_deref() == Some(locks::FAILBACK_FAILED) => {
+            ("FAILBACK_FAILED", Some(f.holder.clone()))
         }
         (_, Some(f), _) => ("FAILING_OVER", Some(f.holder.clone())),
         (_, None, Some(d)) => ("DRILL", Some(d.holder.clone())),

@@ -52,6 +52,9 @@ pub struct ToHostOptions {
     pub accept_new_host_key: bool,
     /// Write even when the disk is in use (mounted, swap, held, backing a loop device).
     pub force: bool,
+    /// Counts the bytes written to the disk as they go (a failback reports a write
+    /// stopped part-way).
+    pub written: Option<Arc<AtomicU64>>,
 }
 
 fn sudo(h: &Host, script: &str) -> String {
@@ -200,10 +203,14 @@ async fn run(
         .await
         .with_context(|| format!("nothing was written to host {}", target.name))?;
         let total = bytes_written;
-        let sent = Arc::new(AtomicU64::new(0));
+        let sent = opts
+            .written
+            .clone()
+            .unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
+        let base_sent = sent.load(Ordering::Relaxed);
         let s = sent.clone();
         let bar = progress.follow(&format!("write {}", target.name), Some(total), move || {
-            s.load(Ordering::Relaxed)
+            s.load(Ordering::Relaxed) - base_sent
         });
         let r = send_ranges(session, target, &stage, &ranges, &sent).await;
         bar.finish();

@@ -130,6 +130,60 @@ pub fn verdict(text: &str, host: &str, port: u16, key: &PublicKey) -> Verdict {
     }
 }
 
+/// The keys the file pins for `host` on `port` (revoked ones left out).
+pub fn keys_for(text: &str, host: &str, port: u16) -> Vec<PublicKey> {
+    let name = lookup_name(host, port);
+    let all = entries(text);
+    let revoked: Vec<&Entry> = all
+        .iter()
+        .filter(|(_, e)| e.marker() == Some(&Marker::Revoked))
+        .map(|(_, e)| e)
+        .collect();
+    all.iter()
+        .filter(|(_, e)| e.marker().is_none() && host_matches(e.host_patterns(), &name))
+        .filter(|(_, e)| {
+            !revoked
+                .iter()
+                .any(|r| r.public_key().key_data() == e.public_key().key_data())
+        })
+        .map(|(_, e)| e.public_key().clone())
+        .collect()
+}
+
+/// Pins the keys pinned for `from` (host, port) for `to` as well: a machine started
+/// from `from`'s disk (a recovery instance) presents `from`'s host keys at its own
+/// address. Nothing pinned for `from`: an error (the copy would be unverifiable). A
+/// key `to` has pinned already that is not one of them stays, and makes the
+/// connection's check refuse a mismatch as usual.
+pub fn pin_as(from: (&str, u16), to: (&str, u16), file: &Path) -> std::io::Result<usize> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let keys = keys_for(&text, from.0, from.1);
+    if keys.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "no host key of {} is pinned in {}: capture it once first",
+            lookup_name(from.0, from.1),
+            file.display()
+        )));
+    }
+    let mut pinned = 0;
+    for k in &keys {
+        match verdict(&text, to.0, to.1, k) {
+            Verdict::Known => {}
+            Verdict::Unknown => {
+                learn(to.0, to.1, k, file)?;
+                pinned += 1;
+            }
+            // Another key is pinned for the address: leave it; the connection refuses.
+            Verdict::Changed { .. } | Verdict::Revoked { .. } => {}
+        }
+    }
+    Ok(pinned)
+}
+
 pub fn check(host: &str, port: u16, key: &PublicKey, file: &Path) -> std::io::Result<Verdict> {
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -178,6 +232,44 @@ pub fn learn(host: &str, port: u16, key: &PublicKey, file: &Path) -> std::io::Re
     line += &format!("{} {}\n", lookup_name(host, port), encoded.trim_end());
     f.write_all(line.as_bytes())?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod pin_as_tests {
+    use super::*;
+    use russh::keys::{ssh_key::private::Ed25519Keypair, ssh_key::PrivateKey};
+
+    fn key(seed: u8) -> PublicKey {
+        PrivateKey::from(Ed25519Keypair::from_seed(&[seed; 32]))
+            .public_key()
+            .clone()
+    }
+
+    #[test]
+    fn a_recovery_address_is_pinned_with_the_origins_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        learn("10.0.0.5", 2222, &key(1), &file).unwrap();
+        learn("10.0.0.6", 22, &key(2), &file).unwrap();
+        assert_eq!(
+            pin_as(("10.0.0.5", 2222), ("10.9.0.5", 2222), &file).unwrap(),
+            1
+        );
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(verdict(&text, "10.9.0.5", 2222, &key(1)), Verdict::Known);
+        assert!(matches!(
+            verdict(&text, "10.9.0.5", 2222, &key(2)),
+            Verdict::Changed { .. }
+        ));
+        // Again: nothing new.
+        assert_eq!(
+            pin_as(("10.0.0.5", 2222), ("10.9.0.5", 2222), &file).unwrap(),
+            0
+        );
+        // An origin with no key pinned cannot vouch for anything.
+        let e = pin_as(("10.0.0.7", 22), ("10.9.0.7", 22), &file).unwrap_err();
+        assert!(e.to_string().contains("10.0.0.7"), "{e}");
+    }
 }
 
 #[cfg(test)]

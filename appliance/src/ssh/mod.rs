@@ -2,7 +2,7 @@
 //! and stock commands whose output is streamed (for disk reads) or whose input is
 //! streamed (for writes back to the disk).
 
-mod known_hosts;
+pub mod known_hosts;
 mod remote_io;
 
 use std::path::PathBuf;

@@ -68,6 +68,11 @@ pub enum DrRequest {
     SwitchTraffic(RunRef),
     Finish(FinishRequest),
     Fail(FailRequest),
+    FailbackBegin(super::failback::FailbackBeginRequest),
+    FailbackCutover(super::failback::FailbackRef),
+    SwitchHome(super::failback::FailbackRef),
+    FailbackFinish(super::failback::FailbackFinishRequest),
+    FailbackFail(super::failback::FailbackFailRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,11 @@
 //! - [`migrate`]: the migrate state machine's input.
 //! - [`failover`]: the failover state machine (failovers and drills): its input, the
 //!   `dr` function's steps, the run item.
+//! - [`failback`]: the failback state machine: the `dr` function's failback steps, the
+//!   appliance's work items, the failback run item.
 
 pub mod build_image;
+pub mod failback;
 pub mod failover;
 pub mod instance;
 pub mod migrate;
@@ -227,4 +230,10 @@ pub mod errors {
     pub const DRILL_TIME_LIMIT: &str = "DrillTimeLimit";
     /// A launched instance stopped or terminated instead of running.
     pub const TARGET_DID_NOT_START: &str = "TargetDidNotStart";
+    /// A failback was asked of a group that is not failed over.
+    pub const NOT_FAILED_OVER: &str = "NotFailedOver";
+    /// An operator aborted a failback before its cutover.
+    pub const FAILBACK_ABORTED: &str = "FailbackAborted";
+    /// The appliance could not do a failback task (capture, write, hook, health).
+    pub const FAILBACK_WORK_FAILED: &str = "FailbackWorkFailed";
 }

@@ -1,4 +1,5 @@
-//! What arrives, and where it goes: a step of the failover state machine (`action`),
+//! What arrives, and where it goes: a step of the failover or failback state machine
+//! (`action`),
 //! an alarm state change (the failover trigger), or the minute's scheduled event (the
 //! AWS-side probe). The answer is the step's output as JSON.
 
@@ -7,7 +8,7 @@ use ferry_fn::StepError;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{begin, check, finish, probe, switch, trigger, Dr};
+use crate::{begin, check, failback, finish, probe, switch, trigger, Dr};
 
 fn json(v: impl Serialize) -> Result<Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::NonRetryable(format!("output: {e}")))
@@ -23,6 +24,11 @@ pub async fn handle(dr: &Dr, payload: Value) -> Result<Value, StepError> {
             DrRequest::SwitchTraffic(r) => json(switch::switch_traffic(dr, r).await?),
             DrRequest::Finish(r) => json(finish::finish(dr, r).await?),
             DrRequest::Fail(r) => json(finish::fail(dr, r).await?),
+            DrRequest::FailbackBegin(r) => json(failback::begin(dr, r).await?),
+            DrRequest::FailbackCutover(r) => json(failback::cutover(dr, r).await?),
+            DrRequest::SwitchHome(r) => json(switch::switch_home(dr, r).await?),
+            DrRequest::FailbackFinish(r) => json(failback::finish(dr, r).await?),
+            DrRequest::FailbackFail(r) => json(failback::fail(dr, r).await?),
         };
     }
     match payload.get("detail-type").and_then(Value::as_str) {

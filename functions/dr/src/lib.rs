@@ -1,4 +1,5 @@
-//! The `dr` function: the steps of the failover state machine (failovers and drills),
+//! The `dr` function: the steps of the failover state machine (failovers and drills)
+//! and of the failback state machine,
 //! the trigger that starts it when a group's failover alarm fires, and the AWS-side
 //! probe of every protected origin.
 //!
@@ -10,12 +11,15 @@
 //! - [`switch`]: the traffic switch (Route 53 records, ELBv2 target groups).
 //! - [`finish`]: the run item with achieved RPO and RTO (and a drill's cost), the lock
 //!   kept as FAILED_OVER or released; and the record of a failed run.
+//! - [`failback`]: a failback's lock hand-over and plan, its cutover mark, its run item
+//!   (the traffic switch home is in [`switch`]).
 //! - [`trigger`]: an alarm state change -> a `failover-<group>-<UTC>` execution.
 //! - [`probe`]: every minute, each protected origin's public endpoint from AWS.
 //! - [`records`]: the table's items this function reads and writes.
 
 pub mod begin;
 pub mod check;
+pub mod failback;
 pub mod finish;
 pub mod handler;
 pub mod probe;

@@ -121,6 +121,75 @@ pub async fn switch_traffic(dr: &Dr, req: RunRef) -> Result<Switched, StepError>
     })
 }
 
+/// `switch_home`: the traffic back from the recovery instances to the origin. The
+/// origin's targets registered first, then the Route 53 records (the moment traffic
+/// moves), then the recovery instances deregistered. Idempotent like the switch out.
+pub async fn switch_home(
+    dr: &Dr,
+    req: ferry_core::steps::failback::FailbackRef,
+) -> Result<Switched, StepError> {
+    let group: GroupRecord = records::group(dr, &req.group).await?;
+    let run: ferry_core::steps::failback::FailbackRecord = dr
+        .table
+        .get(&ferry_core::keys::group_run(&req.group, &req.run_id))
+        .await
+        .map_err(records::table_error)?
+        .ok_or_else(|| StepError::NonRetryable(format!("run {} has no run item", req.run_id)))?;
+    let home = |h: &String| run.hosts.iter().find(|x| &x.host == h);
+    let mut target_groups = Vec::new();
+    for tg in &group.traffic.target_groups {
+        ferry_aws::elbv2::register(&dr.elbv2, &tg.arn, &tg.origin, tg.port).await?;
+        target_groups.push(SwitchedTargets {
+            arn: tg.arn.clone(),
+            registered: tg.origin.clone(),
+            deregistered: Vec::new(),
+        });
+    }
+    let mut dns = Vec::new();
+    for r in &group.traffic.dns {
+        ferry_aws::route53::upsert(
+            &dr.route53,
+            &r.zone_id,
+            &r.name,
+            &r.record_type,
+            r.ttl,
+            &r.origin,
+            &format!("Ferry {} (home)", req.run_id),
+        )
+        .await?;
+        dns.push(SwitchedRecord {
+            name: r.name.clone(),
+            addresses: r.origin.clone(),
+        });
+    }
+    let switched_at = OffsetDateTime::now_utc();
+    for (tg, done) in group
+        .traffic
+        .target_groups
+        .iter()
+        .zip(target_groups.iter_mut())
+    {
+        let kind = ferry_aws::elbv2::target_type(&dr.elbv2, &tg.arn).await?;
+        let ids: Vec<String> = tg
+            .recovery_hosts
+            .iter()
+            .filter_map(home)
+            .map(|h| match kind.as_str() {
+                "ip" => h.recovery_ip.clone(),
+                _ => h.instance_id.clone(),
+            })
+            .collect();
+        ferry_aws::elbv2::deregister(&dr.elbv2, &tg.arn, &ids, tg.port).await?;
+        done.deregistered = ids;
+    }
+    tracing::info!(group = %req.group, run = %req.run_id, "traffic switched home");
+    Ok(Switched {
+        switched_at: rfc3339(switched_at),
+        dns,
+        target_groups,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
