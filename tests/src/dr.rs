@@ -217,7 +217,9 @@ impl DrBed {
                 .unwrap_or(0);
             tail += &format!(
                 "\n[group.host.{}]\nhealth = [\"tcp:{port}\"]\n{}",
-                h.name, h.extra
+                h.name,
+                h.extra
+                    .replace("{root}", &stack.path().display().to_string())
             );
             if let Some(ip) = &h.recovery_ip {
                 tail += &format!("private_ip = \"{ip}\"\n");

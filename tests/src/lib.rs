@@ -24,6 +24,7 @@ pub mod deploy;
 pub mod disk;
 pub mod dr;
 pub mod ebs;
+pub mod failback;
 pub mod ferry;
 pub mod moto;
 pub mod procs;

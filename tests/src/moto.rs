@@ -105,9 +105,10 @@ impl Moto {
 
     /// Runs the official `aws` CLI against this server and parses its JSON output.
     pub fn aws(&self, args: &[&str]) -> Result<serde_json::Value> {
+        // botocore sends SQS to its legacy global endpoint despite AWS_ENDPOINT_URL.
         let out = Command::new("aws")
             .args(args)
-            .args(["--output", "json"])
+            .args(["--output", "json", "--endpoint-url", &self.endpoint()])
             .envs(self.env())
             .output()
             .context("running the aws CLI")?;

@@ -76,6 +76,27 @@ impl SshHost {
         )
     }
 
+    /// Starts sshd on `ip`:`port` presenting the host key of `like` (a machine started
+    /// from another's disk, as a recovery instance is), its own disk in `root/<name>/`.
+    pub fn start_like(
+        root: &Path,
+        name: &str,
+        client_key: &Path,
+        ip: &str,
+        port: u16,
+        like: &SshHost,
+    ) -> Result<Self> {
+        Self::start_keyed(
+            root,
+            name,
+            client_key,
+            None,
+            ip.to_string(),
+            port,
+            Some(&like.dir.join("host_key")),
+        )
+    }
+
     fn start_at(
         root: &Path,
         name: &str,
@@ -83,6 +104,18 @@ impl SshHost {
         netns: Option<String>,
         ip: String,
         port: u16,
+    ) -> Result<Self> {
+        Self::start_keyed(root, name, client_key, netns, ip, port, None)
+    }
+
+    fn start_keyed(
+        root: &Path,
+        name: &str,
+        client_key: &Path,
+        netns: Option<String>,
+        ip: String,
+        port: u16,
+        host_key: Option<&Path>,
     ) -> Result<Self> {
         if !Path::new(SSHD).exists() {
             bail!("{SSHD} not found: install Debian's openssh-server (scripts/setup.sh)");
@@ -94,7 +127,18 @@ impl SshHost {
             client_key.with_extension("pub"),
             dir.join("authorized_keys"),
         )?;
-        keygen(&dir.join("host_key"))?;
+        match host_key {
+            Some(k) => {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::copy(k, dir.join("host_key"))?;
+                std::fs::copy(k.with_extension("pub"), dir.join("host_key.pub"))?;
+                std::fs::set_permissions(
+                    dir.join("host_key"),
+                    std::fs::Permissions::from_mode(0o600),
+                )?;
+            }
+            None => keygen(&dir.join("host_key"))?,
+        }
         let path = format!("{}:{SYSTEM_PATH}", dir.join("bin").display());
         let mut h = SshHost {
             name: name.to_string(),

@@ -10,7 +10,7 @@ use ferry_aws::dynamodb::Table;
 use ferry_core::group::GroupRecord;
 use ferry_core::keys::{self, locks};
 use ferry_core::records::PointRecord;
-use ferry_core::steps::failover::{parse_rfc3339, rfc3339, seconds_between, RunRecord};
+use ferry_core::steps::failover::{parse_rfc3339, rfc3339, seconds_between};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -65,16 +65,26 @@ pub struct AlarmStatus {
     pub updated: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Any run item of a group (failover, drill, failback), as the status lists it: the
+/// fields they share, and what each kind adds.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct RunSummary {
     pub run_id: String,
     pub run_type: String,
     pub status: String,
     pub started: String,
+    #[serde(default)]
     pub finished: Option<String>,
+    #[serde(default)]
     pub rto_s: Option<f64>,
+    #[serde(default)]
     pub rpo_s: Option<f64>,
+    #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// A failback's cutover window (application down).
+    #[serde(default)]
+    pub cutover_s: Option<f64>,
+    #[serde(default)]
     pub summary: String,
 }
 
@@ -212,7 +222,7 @@ async fn group_status(
             }
         }
     }
-    let mut runs: Vec<RunRecord> = table
+    let mut runs: Vec<RunSummary> = table
         .query(&keys::group_pk(name), keys::RUN_PREFIX, true, 200)
         .await
         .with_context(|| format!("reading the runs of group {name}"))?;
@@ -237,20 +247,7 @@ async fn group_status(
         }),
         hosts,
         alarms,
-        runs: runs
-            .into_iter()
-            .map(|r| RunSummary {
-                run_id: r.run_id,
-                run_type: r.run_type,
-                status: r.status,
-                started: r.started,
-                finished: r.finished,
-                rto_s: r.rto_s,
-                rpo_s: r.rpo_s,
-                cost_usd: r.cost_usd,
-                summary: r.summary,
-            })
-            .collect(),
+        runs,
     })
 }
 

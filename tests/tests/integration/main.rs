@@ -14,6 +14,7 @@ mod discover_findings;
 mod discover_offline;
 mod discover_shop;
 mod drill;
+mod failback;
 mod failover;
 mod faults;
 mod launch_fn;
