@@ -55,17 +55,27 @@ fn install(host: &SshHost, name: &str, script: &str) -> Result<()> {
     host.install_command(name, script)
 }
 
-/// A `dd` that logs the byte count of every write (`of=`) to `dd-writes.log` in the
-/// host's directory, optionally sleeping first (a slow origin), then runs the real one.
+/// A `dd` in front of the real one: a write (`of=`) optionally waits first (a slow
+/// origin), then runs, and the bytes it really copied (its own count) are logged to
+/// `dd-writes.log` in the host's directory.
 fn count_writes(host: &SshHost, sleep_s: u32) -> Result<()> {
     let log = host.dir.join("dd-writes.log");
+    let script = r#"#!/bin/sh
+case "$*" in *of=*) ;; *) exec /bin/dd "$@";; esac
+sleep SLEEP
+err=$(mktemp)
+/bin/dd "$@" status=progress 2>"$err"
+rc=$?
+tr '\r' '\n' < "$err" | sed -n 's/^\([0-9][0-9]*\) bytes.*/\1/p' | tail -n 1 >> LOG
+rm -f "$err"
+exit $rc
+"#;
     install(
         host,
         "dd",
-        &format!(
-            "#!/bin/sh\ncase \"$*\" in *of=*)\n  for a in \"$@\"; do case \"$a\" in count=*) echo \"${{a#count=}}\" >> {log};; esac; done\n  sleep {sleep_s};;\nesac\nexec /bin/dd \"$@\"\n",
-            log = log.display()
-        ),
+        &script
+            .replace("SLEEP", &sleep_s.to_string())
+            .replace("LOG", &log.display().to_string()),
     )
 }
 

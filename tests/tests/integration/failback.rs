@@ -156,3 +156,137 @@ fn failback_brings_the_group_home_writing_only_what_changed() -> Result<()> {
     daemon.terminate(Duration::from_secs(10))?;
     Ok(())
 }
+
+/// `ferry failback shop` running in the background, its output in a log file.
+fn spawn_failback(home: &HomeBed, log: &str) -> Result<std::process::Child> {
+    let out = std::fs::File::create(home.bed.log(log))?;
+    home.bed
+        .ferry
+        .command(&["failback", "shop"])
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .context("starting ferry failback")
+}
+
+fn wait_first_write(home: &HomeBed, child: &mut std::process::Child, log: &str) -> Result<()> {
+    wait_until(
+        "the first pass writing db1's origin",
+        Duration::from_secs(120),
+        || {
+            if let Some(s) = child.try_wait()? {
+                anyhow::bail!(
+                    "ferry failback exited ({s}) before writing: {}",
+                    std::fs::read_to_string(home.bed.log(log)).unwrap_or_default()
+                );
+            }
+            Ok(bytes_written(home.bed.stack.host("db1")) > 0)
+        },
+    )
+}
+
+fn history_types(home: &HomeBed, arn: &str) -> Result<Vec<String>> {
+    Ok(ferry_tests::dr::history(home.bed.moto(), arn)?
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_string))
+        .collect())
+}
+
+#[test]
+fn failback_resumes_after_the_appliance_is_killed_mid_pass() -> Result<()> {
+    // Every write to an origin disk waits 3 s: the first pass is under way long enough
+    // to be killed in the middle.
+    let home = HomeBed::new(16, 3)?;
+    let bed = &home.bed;
+    let mut first = spawn_failback(&home, "failback-1.log")?;
+    wait_first_write(&home, &mut first, "failback-1.log")?;
+    first.kill()?;
+    first.wait()?;
+    let killed_at = bytes_written(bed.stack.host("db1"));
+
+    // The execution waits for the appliance: its task's heartbeat times out and the
+    // task is sent again, the run still RUNNING.
+    let sm = bed.stack.state_machine("ferry-failback")?;
+    let exec = ferry_tests::dr::executions(bed.moto(), &sm)?
+        .into_iter()
+        .find(|e| e["status"] == "RUNNING")
+        .context("no failback running after the kill")?;
+    let arn = exec["executionArn"].as_str().context("arn")?.to_string();
+    wait_until("a heartbeat timeout", Duration::from_secs(30), || {
+        Ok(history_types(&home, &arn)?
+            .iter()
+            .any(|t| t == "TaskTimedOut"))
+    })?;
+    let d = bed.moto().aws(&[
+        "stepfunctions",
+        "describe-execution",
+        "--execution-arn",
+        &arn,
+    ])?;
+    assert_eq!(d["status"], "RUNNING", "{d}");
+
+    // The restarted appliance resumes the same execution and finishes it.
+    let out = bed.ferry.json(&["failback", "shop"])?;
+    assert_eq!(out["status"], "SUCCEEDED", "{out}");
+    assert_eq!(out["resumed"], true, "{out}");
+    assert_eq!(out["execution_arn"], arn.as_str());
+    assert_home(&home)?;
+    for (h, _, _) in HOSTS {
+        let changed = home.changed_bytes(h) as f64;
+        let counted = bytes_written(bed.stack.host(h)) as f64;
+        assert!(
+            counted <= 2.0 * changed,
+            "{h}: {counted} bytes written in all for {changed} changed (killed after {killed_at})"
+        );
+    }
+    assert_eq!(
+        bed.record_values()?,
+        vec![bed.stack.host("web1").ip.clone()]
+    );
+    let status = bed.ferry.json(&["dr", "status", "shop"])?;
+    assert_eq!(status["groups"][0]["state"], "PROTECTED", "{status}");
+    Ok(())
+}
+
+#[test]
+fn failback_abort_before_the_cutover_leaves_the_group_in_aws() -> Result<()> {
+    let home = HomeBed::new(16, 4)?;
+    let bed = &home.bed;
+    let mut worker = spawn_failback(&home, "failback.log")?;
+    wait_first_write(&home, &mut worker, "failback.log")?;
+
+    let r = bed.ferry.run(&["failback", "shop", "--abort", "--json"])?;
+    let out = r.json()?;
+    assert!(r.ok(), "{out}\n{}", r.stderr);
+    assert_eq!(out["status"], "FAILED", "{out}");
+    assert_eq!(out["aborted"], true, "{out}");
+    assert_eq!(out["error"], "FailbackAborted", "{out}");
+    let st = worker.wait()?;
+    assert!(!st.success(), "the worker's failback reported success");
+
+    // Untouched in AWS: traffic, recovery instances, the lock (FAILED_OVER).
+    let status = bed.ferry.json(&["dr", "status", "shop"])?;
+    assert_eq!(status["groups"][0]["state"], "FAILED_OVER", "{status}");
+    assert_eq!(status["groups"][0]["held_by"], home.failover_run.as_str());
+    assert_eq!(bed.record_values()?, vec!["127.77.0.21".to_string()]);
+    assert_eq!(bed.targets()?, vec!["127.77.0.21".to_string()]);
+    let running = instances(
+        bed.moto(),
+        &[
+            &format!("Name=tag:ferry:run-id,Values={}", home.failover_run),
+            "Name=instance-state-name,Values=running",
+        ],
+    )?;
+    assert_eq!(running.len(), 2, "{running:?}");
+    // The origin's partial writes are reported as such.
+    let name = out["name"].as_str().context("name")?;
+    let run = run_item(&home, name)?;
+    assert_eq!(run["status"]["S"], "aborted", "{run}");
+    let summary = run["summary"]["S"].as_str().unwrap_or_default();
+    assert!(summary.contains("FAILED_OVER"), "{summary}");
+    assert!(
+        summary.contains("part-written") && summary.contains("db1"),
+        "{summary}"
+    );
+    Ok(())
+}

@@ -30,6 +30,9 @@ pub struct FailbackRun {
     pub status: String,
     /// This invocation resumed a failback already running.
     pub resumed: bool,
+    /// This invocation asked the run to abort (`--abort`).
+    pub abort: bool,
+    /// The run ended aborted.
     pub aborted: bool,
     pub started: Option<String>,
     pub stopped: Option<String>,
@@ -78,9 +81,10 @@ impl Report for FailbackRun {
     }
 
     fn exit_code(&self) -> ExitCode {
-        match (self.status.as_str(), self.aborted) {
-            ("SUCCEEDED", _) => ExitCode::SUCCESS,
-            (_, true) => ExitCode::SUCCESS,
+        // `--abort` succeeds when the run ended aborted; a failback succeeds when it
+        // came home.
+        match (self.status.as_str(), self.abort && self.aborted) {
+            ("SUCCEEDED", _) | (_, true) => ExitCode::SUCCESS,
             _ => ExitCode::FAILURE,
         }
     }
@@ -232,6 +236,7 @@ pub async fn run(ctx: &Ctx, group: &str, abort: bool) -> Result<FailbackRun> {
         execution_arn: f.info.execution_arn,
         name: f.info.name,
         group: group.to_string(),
+        abort,
         aborted: run.as_ref().is_some_and(|r| r.status == "aborted"),
         status: f.info.status,
         resumed,

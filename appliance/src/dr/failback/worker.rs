@@ -216,8 +216,8 @@ impl Worker<'_> {
                 }
             }
             Err(aborted) => {
+                // Stops a capture in flight; the job itself ends when this returns.
                 trigger.request();
-                drop(job);
                 match aborted {
                     Some(()) => {
                         let cause =
