@@ -100,6 +100,13 @@ fn failback_brings_the_group_home_writing_only_what_changed() -> Result<()> {
         // The first pass carries the outage's writes; the second only the stop hook's
         // (whole chunks: at most a largest chunk more on either side).
         let second = n(&passes[&format!("{h}/2")]["M"]["origin_bytes_written"]);
+        // The final pass trusts the first pass's checked point on the origin (after a
+        // sample check) instead of reading the whole origin disk again.
+        assert_eq!(
+            n(&passes[&format!("{h}/2")]["M"]["origin_bytes_read"]),
+            0.0,
+            "{h}: {run}"
+        );
         assert!(
             second <= (STOP_WRITE.1 + 2 * MAX_CHUNK) as f64,
             "{h}: the final pass wrote {second} bytes"

@@ -242,9 +242,13 @@ impl Worker<'_> {
     ) -> Result<Value> {
         let g = &work.group;
         Ok(match &work.step {
-            WorkStep::Pass { pass, host } => serde_json::to_value(
-                work::pass(self.ctx, g, host, *pass, progress, shutdown).await?,
-            )?,
+            WorkStep::Pass { pass, host } => {
+                let base = self.written_before(work, &host.host, *pass).await;
+                serde_json::to_value(
+                    work::pass(self.ctx, g, host, *pass, base.as_deref(), progress, shutdown)
+                        .await?,
+                )?
+            }
             WorkStep::StopTier { tier } => {
                 serde_json::to_value(work::stop_tier(self.ctx, g, tier).await?)?
             }
@@ -256,6 +260,20 @@ impl Worker<'_> {
                 serde_json::to_value(work::start_tier(self.ctx, g, &record, tier).await?)?
             }
         })
+    }
+
+    /// The point the pass before wrote to the host's origin and read back, if it did.
+    async fn written_before(&self, work: &Work, host: &str, pass: u32) -> Option<String> {
+        if pass < 2 {
+            return None;
+        }
+        let r = self
+            .table
+            .get::<FailbackRecord>(&keys::group_run(&work.group, &work.run_id))
+            .await
+            .ok()??;
+        let before = r.passes.get(&pass_key(host, pass - 1))?;
+        (before.outcome == "done").then(|| before.point.clone())?
     }
 
     async fn abort_asked(&self, work: &Work) -> bool {
