@@ -19,7 +19,8 @@
 //! - [`cloud`]: image builds, migrations and runs as Step Functions executions.
 //! - [`discover`]: agentless discovery, assessment, sizing, waves and the HTML report.
 //! - [`dr`]: disaster recovery: protection groups, the daemon (syncs, probes,
-//!   metrics), failovers and drills, status.
+//!   metrics), failovers and drills, failback (the appliance as the failback state
+//!   machine's worker), status.
 //! - [`progress`]: progress bars on a terminal.
 //!
 //! The store itself (backends, the opened repository) is `ferry-store`; the format and

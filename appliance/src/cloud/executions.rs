@@ -25,6 +25,7 @@ pub struct Cloud<'a> {
     migrate: String,
     build_image: String,
     failover: String,
+    failback: String,
 }
 
 /// What `ferry image` and `ferry migrate` print.
@@ -149,6 +150,7 @@ impl<'a> Cloud<'a> {
             migrate: aws.migrate_state_machine().to_string(),
             build_image: aws.build_image_state_machine().to_string(),
             failover: aws.failover_state_machine().to_string(),
+            failback: aws.failback_state_machine().to_string(),
         }
     }
 
@@ -263,12 +265,15 @@ impl<'a> Cloud<'a> {
             let arn = self.sfn.state_machine(sm).await?;
             all.extend(self.sfn.list(&arn, usize::MAX).await?);
         }
-        // Failovers and drills are a group's, not a host's: listed without a host.
+        // Failovers, drills and failbacks are a group's, not a host's: listed without
+        // a host.
         if host.is_none() {
-            match self.sfn.state_machine(&self.failover).await {
-                Ok(arn) => all.extend(self.sfn.list(&arn, usize::MAX).await?),
-                Err(ferry_aws::sfn::SfnError::NoStateMachine(_)) => {}
-                Err(e) => return Err(e.into()),
+            for sm in [&self.failover, &self.failback] {
+                match self.sfn.state_machine(sm).await {
+                    Ok(arn) => all.extend(self.sfn.list(&arn, usize::MAX).await?),
+                    Err(ferry_aws::sfn::SfnError::NoStateMachine(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         if let Some(h) = host {

@@ -72,7 +72,7 @@ pub enum Command {
     Image(image::Args),
     /// Migrate a host to EC2: runs the migrate state machine and follows it.
     Migrate(migrate::Args),
-    /// List Step Functions runs (image builds, migrations, failovers and drills).
+    /// List Step Functions runs (image builds, migrations, failovers, drills, failbacks).
     Runs(runs::Args),
     /// Discover hosts over SSH: inventory, dependency map, performance, sizing, waves.
     Discover(discover::Args),

@@ -1,5 +1,5 @@
 //! `ferry runs [HOST] [--limit N]`: image builds and migrations (and, without a host,
-//! failovers and drills), newest first.
+//! failovers, drills and failbacks), newest first.
 
 use std::io::Write;
 
