@@ -137,6 +137,30 @@ pub struct PassReport {
     pub error: Option<String>,
 }
 
+impl PassReport {
+    /// A pass that stopped part-way (aborted, failed, given up) after writing
+    /// `origin_bytes_written` bytes to the origin: nothing else of it counts.
+    pub fn partial(host: &str, pass: u32, origin_bytes_written: u64, error: String) -> Self {
+        PassReport {
+            host: host.to_string(),
+            pass,
+            point: None,
+            parent: None,
+            image_size: 0,
+            bytes_read: 0,
+            bytes_new: 0,
+            bytes_uploaded: 0,
+            origin_bytes_read: 0,
+            origin_bytes_written,
+            origin_ranges_written: 0,
+            capture_s: 0.0,
+            write_s: 0.0,
+            outcome: "partial".into(),
+            error: Some(error),
+        }
+    }
+}
+
 /// A hook run on one host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HookRun {
@@ -335,23 +359,9 @@ mod tests {
     }
 
     fn pass(h: &str, n: u32, outcome: &str, written: u64) -> PassReport {
-        PassReport {
-            host: h.into(),
-            pass: n,
-            point: None,
-            parent: None,
-            image_size: 0,
-            bytes_read: 0,
-            bytes_new: 0,
-            bytes_uploaded: 0,
-            origin_bytes_read: 0,
-            origin_bytes_written: written,
-            origin_ranges_written: 0,
-            capture_s: 0.0,
-            write_s: 0.0,
-            outcome: outcome.into(),
-            error: None,
-        }
+        let mut p = PassReport::partial(h, n, written, String::new());
+        p.outcome = outcome.into();
+        p
     }
 
     #[test]

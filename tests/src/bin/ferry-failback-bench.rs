@@ -9,10 +9,10 @@
 //! runs to SUCCEEDED and the run item gives each pass's capture and write times, the
 //! bytes uploaded and written, and the cutover window (application down).
 //!
-//! Peers, on the same two disks: reading the recovery disk over SSH (`ssh host cat disk
-//! > /dev/null`, the floor of any agentless pass), and a full resync over SSH (`ssh
-//! recovery cat disk | ssh origin dd of=disk`, what a failback without changed-block
-//! knowledge writes: every byte).
+//! Peers, on the same two disks: reading the recovery disk over SSH (`ssh host cat
+//! disk`, to /dev/null: the floor of any agentless pass today), and a full resync over
+//! SSH (`ssh recovery cat disk | ssh origin dd of=disk`: what a failback that knows
+//! nothing of what changed writes, every byte).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -40,7 +40,10 @@ struct Args {
 const RUN: u64 = 256 << 10;
 
 fn num(v: &Value) -> f64 {
-    v["N"].as_str().and_then(|n| n.parse().ok()).unwrap_or(f64::NAN)
+    v["N"]
+        .as_str()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 fn mib(b: f64) -> f64 {
@@ -102,12 +105,21 @@ fn round(args: &Args, n: usize) -> Result<Round> {
     bed.capture_and_build("web1")?;
     let f = bed.ferry.json(&["failover", "bench"])?;
     let launched = &f["run"]["hosts"][0];
-    let ip = launched["private_ip"].as_str().context("no recovery address")?;
+    let ip = launched["private_ip"]
+        .as_str()
+        .context("no recovery address")?;
     let root = bed.stack.path().to_path_buf();
     let dir = root.join("web1-recovery");
     std::fs::create_dir_all(&dir)?;
     ferry_tests::disk::copy(&base, &dir.join("disk.img"))?;
-    let recovery = SshHost::start_like(&root, "web1-recovery", &bed.stack.client_key, ip, origin.port, origin)?;
+    let recovery = SshHost::start_like(
+        &root,
+        "web1-recovery",
+        &bed.stack.client_key,
+        ip,
+        origin.port,
+        origin,
+    )?;
     let size = std::fs::metadata(&recovery.disk)?.len();
     let runs = ((size as f64 * args.change_percent / 100.0) / RUN as f64).round() as usize;
     ferry_tests::disk::scribble(&recovery.disk, 42 + n as u64, runs, RUN as usize)?;

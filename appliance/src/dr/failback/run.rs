@@ -100,17 +100,7 @@ async fn running(ctx: &Ctx, sm: &str, group: &str) -> Result<Option<ExecutionInf
 }
 
 pub async fn run(ctx: &Ctx, group: &str, abort: bool) -> Result<FailbackRun> {
-    let cfg = ctx
-        .settings
-        .groups
-        .iter()
-        .find(|g| g.name == group)
-        .with_context(|| {
-            format!(
-                "no [[group]] named {group} in {}",
-                ctx.config_path.display()
-            )
-        })?;
+    let cfg = ctx.settings.group(group)?;
     let table = ctx
         .aws_table()
         .await

@@ -105,19 +105,6 @@ fn pin(origin: &Host, recovery: &Host) -> Result<()> {
     Ok(())
 }
 
-fn group_config<'a>(ctx: &'a Ctx, group: &str) -> Result<&'a GroupConfig> {
-    ctx.settings
-        .groups
-        .iter()
-        .find(|g| g.name == group)
-        .with_context(|| {
-            format!(
-                "no [[group]] named {group} in {}",
-                ctx.config_path.display()
-            )
-        })
-}
-
 /// One pass over one host: capture the recovery instance (parent: the point it was
 /// launched from on the first pass, the host's newest point after), then write what
 /// differs to the origin and read it back against the point.
@@ -137,7 +124,7 @@ pub async fn pass(
     progress: &PassProgress,
     shutdown: Shutdown,
 ) -> Result<PassReport> {
-    let cfg = group_config(ctx, group)?;
+    let cfg = ctx.settings.group(group)?;
     let origin = ctx.settings.host(&home.host)?;
     let recovery = recovery_host(&origin, cfg, home)?;
     pin(&origin, &recovery)?;
@@ -247,7 +234,7 @@ async fn hooks(hosts: &[Host], command: &str) -> Result<Vec<HookRun>> {
 
 /// The tier's pre-cutover hook on its recovery instances.
 pub async fn stop_tier(ctx: &Ctx, group: &str, tier: &TierHome) -> Result<TierDone> {
-    let cfg = group_config(ctx, group)?;
+    let cfg = ctx.settings.group(group)?;
     let hook = cfg
         .tiers
         .iter()
@@ -283,7 +270,7 @@ pub async fn start_tier(
     record: &GroupRecord,
     tier: &TierHome,
 ) -> Result<TierDone> {
-    let cfg = group_config(ctx, group)?;
+    let cfg = ctx.settings.group(group)?;
     let hook = cfg
         .tiers
         .iter()

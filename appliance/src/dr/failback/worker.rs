@@ -181,22 +181,13 @@ impl Worker<'_> {
             WorkStep::Pass { pass, host } => (Some(*pass), Some(host.host.clone())),
             _ => (None, None),
         };
-        let partial = |error: String| PassReport {
-            host: host.clone().unwrap_or_default(),
-            pass: pass.unwrap_or(0),
-            point: None,
-            parent: None,
-            image_size: 0,
-            bytes_read: 0,
-            bytes_new: 0,
-            bytes_uploaded: 0,
-            origin_bytes_read: 0,
-            origin_bytes_written: progress.origin_bytes_written.load(Ordering::Relaxed),
-            origin_ranges_written: 0,
-            capture_s: 0.0,
-            write_s: 0.0,
-            outcome: "partial".into(),
-            error: Some(error),
+        let partial = |error: String| {
+            PassReport::partial(
+                host.as_deref().unwrap_or_default(),
+                pass.unwrap_or(0),
+                progress.origin_bytes_written.load(Ordering::Relaxed),
+                error,
+            )
         };
         match stopped {
             Ok(Ok(v)) => {
@@ -245,8 +236,16 @@ impl Worker<'_> {
             WorkStep::Pass { pass, host } => {
                 let base = self.written_before(work, &host.host, *pass).await;
                 serde_json::to_value(
-                    work::pass(self.ctx, g, host, *pass, base.as_deref(), progress, shutdown)
-                        .await?,
+                    work::pass(
+                        self.ctx,
+                        g,
+                        host,
+                        *pass,
+                        base.as_deref(),
+                        progress,
+                        shutdown,
+                    )
+                    .await?,
                 )?
             }
             WorkStep::StopTier { tier } => {
