@@ -132,6 +132,12 @@ impl Template {
             "AWS::Serverless::Function" => Some(function_name(r)?),
             "AWS::SNS::Topic" => Some(topic_arn(&self.string(self.prop(r, "TopicName")?, sms)?)),
             "AWS::Events::Rule" => Some(self.string(self.prop(r, "Name")?, sms)?),
+            // A deployed queue's URL (what moto answered) is a parameter by now; before
+            // that, the URL AWS would give it.
+            "AWS::SQS::Queue" => Some(format!(
+                "https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{}",
+                self.string(self.prop(r, "QueueName")?, sms)?
+            )),
             "AWS::Serverless::StateMachine" => {
                 let n = self.string(self.prop(r, "Name")?, sms)?;
                 sms.get(&n).cloned()

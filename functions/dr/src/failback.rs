@@ -246,12 +246,12 @@ pub async fn finish(dr: &Dr, req: FailbackFinishRequest) -> Result<FailbackRecor
     Ok(r)
 }
 
-pub async fn fail(dr: &Dr, req: FailbackFailRequest) -> Result<FailbackRecord, StepError> {
+/// `None` when the run stopped before it began (no run item, the lock never handed
+/// over): nothing to record or hand back.
+pub async fn fail(dr: &Dr, req: FailbackFailRequest) -> Result<Option<FailbackRecord>, StepError> {
     let Some(mut r) = record(dr, &req.group, &req.run_id).await? else {
-        return Err(StepError::NonRetryable(format!(
-            "failback {} of group {} stopped before it began: {}: {}",
-            req.run_id, req.group, req.error.error, req.error.cause
-        )));
+        tracing::warn!(group = %req.group, run = %req.run_id, error = %req.error.error, "failback stopped before it began");
+        return Ok(None);
     };
     let after_cutover = r.phase == phases::CUTOVER;
     let state = match after_cutover {
@@ -300,5 +300,5 @@ pub async fn fail(dr: &Dr, req: FailbackFailRequest) -> Result<FailbackRecord, S
     };
     put(dr, &r).await?;
     tracing::warn!(group = %req.group, run = %req.run_id, error = %req.error.error, "failback stopped");
-    Ok(r)
+    Ok(Some(r))
 }
