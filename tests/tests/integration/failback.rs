@@ -2,14 +2,14 @@
 //! recovery instances took writes during the outage comes home with `ferry failback`:
 //! two passes of only the changed bytes, the hooks, the traffic back, the recovery
 //! instances terminated, the group PROTECTED and synced from the origin again. An
-//! appliance killed mid-pass is waited for and finishes on restart; an abort before
-//! the cutover leaves the group in AWS as it was.
+//! appliance killed mid-pass is waited for, and its daemon finishes the run when it is
+//! back; an abort before the cutover leaves the group in AWS as it was.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ferry_core::keys;
-use ferry_tests::dr::{instances, points, wait_until, Daemon};
+use ferry_tests::dr::{instances, points, wait_execution, wait_until, Daemon};
 use ferry_tests::failback::{bytes_written, HomeBed, HOSTS, STOP_WRITE};
 use ferry_tests::stack::TABLE;
 use serde_json::Value;
@@ -200,7 +200,7 @@ fn history_types(home: &HomeBed, arn: &str) -> Result<Vec<String>> {
 }
 
 #[test]
-fn failback_resumes_after_the_appliance_is_killed_mid_pass() -> Result<()> {
+fn failback_resumes_when_the_appliance_killed_mid_pass_is_back() -> Result<()> {
     // Every write to an origin disk waits 3 s: the first pass is under way long enough
     // to be killed in the middle.
     let home = HomeBed::new(16, 3)?;
@@ -232,11 +232,16 @@ fn failback_resumes_after_the_appliance_is_killed_mid_pass() -> Result<()> {
     ])?;
     assert_eq!(d["status"], "RUNNING", "{d}");
 
-    // The restarted appliance resumes the same execution and finishes it.
-    let out = bed.ferry.json(&["failback", "shop"])?;
-    assert_eq!(out["status"], "SUCCEEDED", "{out}");
-    assert_eq!(out["resumed"], true, "{out}");
-    assert_eq!(out["execution_arn"], arn.as_str());
+    // The restarted appliance (its daemon, as systemd starts it again) resumes the
+    // same execution and finishes it, without any ferry command.
+    let mut daemon = Daemon::start(&bed.ferry, bed.log("daemon.log"), &[])?;
+    let done = wait_execution(bed.moto(), &arn, Duration::from_secs(240))?;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}\n{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("failing back"),
+        "{}",
+        daemon.log_text()
+    );
     assert_home(&home)?;
     for (h, _, _) in HOSTS {
         let changed = home.changed_bytes(h) as f64;
@@ -252,6 +257,17 @@ fn failback_resumes_after_the_appliance_is_killed_mid_pass() -> Result<()> {
     );
     let status = bed.ferry.json(&["dr", "status", "shop"])?;
     assert_eq!(status["groups"][0]["state"], "PROTECTED", "{status}");
+    daemon.terminate(Duration::from_secs(10))?;
+
+    // A failback of a group that is home is refused, touching nothing.
+    let again = bed.ferry.run(&["failback", "shop", "--json"])?;
+    let again_out = again.json()?;
+    assert!(!again.ok(), "{again_out}");
+    assert_eq!(again_out["error"], "NotFailedOver", "{again_out}");
+    assert_eq!(
+        bed.record_values()?,
+        vec![bed.stack.host("web1").ip.clone()]
+    );
     Ok(())
 }
 

@@ -12,9 +12,14 @@
 //! where it was. SIGTERM stops everything within seconds; a capture in flight leaves no
 //! point.
 //!
+//! While a group is failing back, the daemon also works its failback tasks, so that a
+//! restarted appliance resumes a failback by itself.
+//!
 //! - [`sync`]: one task per host: its schedule, its captures, its image builds.
 //! - [`watch`]: one task per group: origin probes, metrics, the failover state.
+//! - [`failback`]: a failing-back group's tasks worked.
 
+mod failback;
 mod sync;
 mod watch;
 
@@ -145,7 +150,8 @@ pub async fn run(ctx: &Ctx, opts: DaemonOptions) -> Result<DaemonReport> {
             }
         }
     }
-    ctx.shutdown.requested().await;
+    // Until shutdown, in this task (the workers borrow the context).
+    failback::serve(ctx, &table, &names).await;
     tracing::info!("stopping: waiting for captures in flight to stop");
     while tasks.join_next().await.is_some() {}
     Ok(DaemonReport {
