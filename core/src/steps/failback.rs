@@ -344,6 +344,144 @@ mod tests {
         }
     }
 
+    fn definition() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../../statemachines/failback.asl.json")).unwrap()
+    }
+
+    /// A sample value of the right shape for a field the definition fills from a path.
+    fn sample(key: &str) -> serde_json::Value {
+        let host = serde_json::json!({"host": "db1", "tier": "db", "instance_id": "i-1",
+            "recovery_ip": "10.0.0.1", "launched_point": "p"});
+        let tier = serde_json::json!({"tier": "db", "hosts": [host.clone()], "timeout_s": 60});
+        match key {
+            "trigger" => serde_json::json!({"kind": "manual", "alarm": null,
+                "at": "2026-11-30T12:00:00Z", "reason": null}),
+            "heartbeat_s" => 30.into(),
+            "host" => host,
+            "tier" => tier,
+            "plan" => serde_json::json!({"run_id": "r", "group": "g", "failover_run": "f",
+                "started": "2026-11-30T12:00:00Z", "heartbeat_s": 30, "hosts": [host],
+                "tiers_out": [tier.clone()], "tiers_in": [tier]}),
+            "first_pass" | "final_pass" | "stopped" | "started" => serde_json::json!([]),
+            "cutover" => serde_json::json!({"started": "2026-11-30T12:00:00Z"}),
+            "switched" => serde_json::json!({"switched_at": "2026-11-30T12:00:00Z", "dns": [],
+                "target_groups": []}),
+            "error" => serde_json::json!({"Error": "FailbackAborted", "Cause": "x"}),
+            _ => "x".into(),
+        }
+    }
+
+    /// `v` with every `key.$` path replaced by a sample value, at any depth.
+    fn fill(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| match k.strip_suffix(".$") {
+                        Some(k) => (k.to_string(), sample(k)),
+                        None => (k.clone(), fill(v)),
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Every Task state's parameters, in the definition and its Maps' iterations.
+    fn tasks(v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+        for (name, s) in v["States"].as_object().into_iter().flatten() {
+            if s["Type"] == "Task" {
+                out.push((name.clone(), s.clone()));
+            }
+            if s["ItemProcessor"].is_object() {
+                tasks(&s["ItemProcessor"], out);
+            }
+        }
+    }
+
+    #[test]
+    fn every_step_of_the_definition_reads_as_its_request() {
+        let def = definition();
+        let mut all = Vec::new();
+        tasks(&def, &mut all);
+        let mut seen = Vec::new();
+        for (state, t) in all {
+            let params = &t["Parameters"];
+            if let Some(p) = params.get("Payload") {
+                let v = fill(p);
+                let action = v["action"].as_str().unwrap().to_string();
+                if action == "terminate_run" {
+                    serde_json::from_value::<crate::steps::InstanceRequest>(v)
+                        .unwrap_or_else(|e| panic!("{state}: {e}"));
+                } else {
+                    serde_json::from_value::<crate::steps::failover::DrRequest>(v)
+                        .unwrap_or_else(|e| panic!("{state}: {e}"));
+                }
+                seen.push(action);
+            } else {
+                // A task of the appliance: the message it reads from the work queue.
+                let body = fill(&params["MessageBody"]);
+                let work: Work =
+                    serde_json::from_value(body).unwrap_or_else(|e| panic!("{state}: {e}"));
+                seen.push(match work.step {
+                    WorkStep::Pass { pass, .. } => format!("pass {pass}"),
+                    WorkStep::StopTier { .. } => "stop_tier".into(),
+                    WorkStep::StartTier { .. } => "start_tier".into(),
+                });
+                assert!(
+                    t["HeartbeatSecondsPath"].is_string(),
+                    "{state}: no heartbeat"
+                );
+            }
+        }
+        for a in [
+            "failback_begin",
+            "failback_cutover",
+            "switch_home",
+            "failback_finish",
+            "failback_fail",
+            "terminate_run",
+            "pass 1",
+            "pass 2",
+            "stop_tier",
+            "start_tier",
+        ] {
+            assert!(seen.iter().any(|x| x == a), "{a} is never called");
+        }
+        // The plan `failback_begin` returns is what the definition keeps of it.
+        let mut kept: Vec<String> = def["States"]["TakeGroupLock"]["ResultSelector"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.trim_end_matches(".$").to_string())
+            .collect();
+        kept.sort();
+        let plan: FailbackPlan = serde_json::from_value(sample("plan")).unwrap();
+        let mut fields: Vec<String> = serde_json::to_value(&plan)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        assert_eq!(kept, fields);
+        // The input is what TakeGroupLock reads.
+        let input = FailbackInput {
+            group: "shop".into(),
+            trigger: serde_json::from_value(sample("trigger")).unwrap(),
+            heartbeat_s: 30,
+        };
+        let payload = &def["States"]["TakeGroupLock"]["Parameters"]["Payload"];
+        for k in serde_json::to_value(&input)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+        {
+            assert_eq!(payload[format!("{k}.$")], format!("$.{k}"), "{k}");
+        }
+    }
+
     #[test]
     fn the_web_tier_leaves_first_and_comes_home_last() {
         let (hosts, out, inn) = orders(vec![

@@ -176,6 +176,7 @@ mod tests {
             include_str!("../../../statemachines/migrate.asl.json"),
             include_str!("../../../statemachines/build-image.asl.json"),
             include_str!("../../../statemachines/failover.asl.json"),
+            include_str!("../../../statemachines/failback.asl.json"),
         ] {
             let v: serde_json::Value = serde_json::from_str(def).unwrap();
             let mut all = Vec::new();
