@@ -224,5 +224,29 @@ fn main() -> Result<()> {
             r.ssh_cat_s, r.resync_s
         );
     }
+    if rounds.len() > 1 {
+        let med = |f: &dyn Fn(&Round) -> f64| {
+            let mut v: Vec<f64> = rounds.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            let n = v.len();
+            match n % 2 {
+                1 => v[n / 2],
+                _ => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+            }
+        };
+        println!(
+            "medians: uploaded {:.2}x, written {:.2}x of what differs; pass 1 {:.1} s + {:.1} s, pass 2 {:.1} s + {:.1} s (capture + write); cutover window {:.1} s; wall {:.1} s; ssh cat {:.1} s; full resync {:.1} s",
+            med(&|r| r.uploaded / r.changed_bytes as f64),
+            med(&|r| r.written / r.changed_bytes as f64),
+            med(&|r| r.passes[0].1),
+            med(&|r| r.passes[0].2),
+            med(&|r| r.passes[1].1),
+            med(&|r| r.passes[1].2),
+            med(&|r| r.cutover_s),
+            med(&|r| r.total_s),
+            med(&|r| r.ssh_cat_s),
+            med(&|r| r.resync_s)
+        );
+    }
     Ok(())
 }
