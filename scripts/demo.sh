@@ -6,7 +6,7 @@
 #   same disk); captures web1 over SSH into the S3 store, starting its AMI build;
 #   applies "a day of changes" to its disk; captures again (incremental); restores the
 #   new point to a file and checks it byte for byte; writes only the changed ranges back
-#   onto web1-origin (failback); verifies every chunk in the store; migrates web1 to EC2
+#   onto web1-origin (the delta restore `ferry failback` is made of); verifies every chunk in the store; migrates web1 to EC2
 #   with the migrate state machine; protects web1 as a one-tier DR group and drills its
 #   failover (launched in the drill subnet, verified, removed, RTO and cost measured);
 #   prints a summary and where to look with the aws CLI.
