@@ -320,3 +320,61 @@ pub async fn start_tier(
         healthy_after_s: Some(hooks_done.elapsed().as_secs_f64()),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Host {
+        Host {
+            name: "db1".into(),
+            access: Access::Ssh {
+                addr: "ferry@10.0.0.5:2222".parse().unwrap(),
+                identity: "key".into(),
+                known_hosts: "known_hosts".into(),
+            },
+            disk: "/dev/vg0/root".into(),
+            snapshot: SnapshotMethod::Lvm,
+            snapshot_size: "1G".into(),
+            sudo: true,
+            tier: Some("db".into()),
+            group: Some("shop".into()),
+        }
+    }
+
+    fn group(host_keys: &str) -> GroupConfig {
+        toml::from_str(&format!(
+            "name = \"shop\"\nrpo = \"15m\"\nrto = \"30m\"\n[[tier]]\nname = \"db\"\nhosts = [\"db1\"]\n[host.db1]\n{host_keys}"
+        ))
+        .unwrap()
+    }
+
+    fn home() -> HostHome {
+        HostHome {
+            host: "db1".into(),
+            tier: "db".into(),
+            instance_id: "i-1".into(),
+            recovery_ip: "10.9.0.5".into(),
+            launched_point: "p".into(),
+        }
+    }
+
+    #[test]
+    fn the_recovery_instance_is_the_origin_at_its_recovery_address() {
+        let r = recovery_host(&origin(), &group(""), &home()).unwrap();
+        assert_eq!(r.name, "db1");
+        assert_eq!(r.ssh_label().as_deref(), Some("ferry@10.9.0.5:2222"));
+        assert_eq!(r.disk, DEFAULT_RECOVERY_DISK);
+        // Read as it is: the recovery instance's volume is not an LVM volume of it.
+        assert_eq!(r.snapshot, SnapshotMethod::None);
+        assert!(r.sudo);
+        let r = recovery_host(
+            &origin(),
+            &group("recovery_disk = \"/dev/xvda\"\nrecovery_ssh_port = 22\n"),
+            &home(),
+        )
+        .unwrap();
+        assert_eq!(r.ssh_label().as_deref(), Some("ferry@10.9.0.5:22"));
+        assert_eq!(r.disk, "/dev/xvda");
+    }
+}

@@ -44,6 +44,14 @@ pub struct Worker<'a> {
     pub mode: Mode,
 }
 
+/// Why a task's work stopped before it ended.
+enum Interrupted {
+    /// Its token answers no more.
+    Gone,
+    /// An operator aborted the run.
+    Aborted,
+}
+
 /// How a task ended.
 enum Outcome {
     Done(Value),
@@ -168,11 +176,11 @@ impl Worker<'_> {
                 _ = ticks.tick() => {
                     match self.sfn.task_heartbeat(&work.task_token).await {
                         Ok(true) => {}
-                        Ok(false) => break Err(None),
+                        Ok(false) => break Err(Interrupted::Gone),
                         Err(e) => tracing::warn!(run = %work.run_id, "heartbeat: {e}"),
                     }
                     if matches!(work.step, WorkStep::Pass { .. }) && self.abort_asked(work).await {
-                        break Err(Some(()));
+                        break Err(Interrupted::Aborted);
                     }
                 }
             }
@@ -191,8 +199,10 @@ impl Worker<'_> {
         };
         match stopped {
             Ok(Ok(v)) => {
-                if let Ok(report) = serde_json::from_value::<PassReport>(v.clone()) {
-                    self.record(work, &report).await;
+                if pass.is_some() {
+                    if let Ok(report) = serde_json::from_value::<PassReport>(v.clone()) {
+                        self.record(work, &report).await;
+                    }
                 }
                 Outcome::Done(v)
             }
@@ -206,11 +216,11 @@ impl Worker<'_> {
                     cause,
                 }
             }
-            Err(aborted) => {
+            Err(why) => {
                 // Stops a capture in flight; the job itself ends when this returns.
                 trigger.request();
-                match aborted {
-                    Some(()) => {
+                match why {
+                    Interrupted::Aborted => {
                         let cause =
                             format!("failback {} was aborted before its cutover", work.run_id);
                         self.record(work, &partial(cause.clone())).await;
@@ -219,7 +229,7 @@ impl Worker<'_> {
                             cause,
                         }
                     }
-                    None => Outcome::Gone,
+                    Interrupted::Gone => Outcome::Gone,
                 }
             }
         }
