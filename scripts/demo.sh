@@ -51,7 +51,7 @@ ferry points web1
 echo "== ferry restore web1 --to restored.img"
 ferry restore web1 --to "$D/restored.img" --json > "$D/restore.json"
 FULL_POINT=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["point"])' "$D/full.json")
-echo "== ferry restore web1 --to-host web1-origin --base $FULL_POINT (write back only what changed)"
+echo "== ferry restore web1 --to-host web1-origin --base $FULL_POINT (write back only what changed: what a failback pass does)"
 ferry restore web1 --to-host web1-origin --base "$FULL_POINT" --json > "$D/failback.json"
 echo "== ferry verify --read-data"
 ferry verify --read-data --json > "$D/verify.json"
@@ -115,7 +115,7 @@ for name, r in (("capture web1 (full)", full), ("capture web1 (incremental)", in
 ok_file = sha(f"{d}/restored.img") == sha(f"{w}/disk-changed.img")
 ok_host = sha(open(f"{d}/stack.env").read().split("FERRY_DEMO_DISK_WEB1_ORIGIN=")[1].split()[0]) == sha(f"{w}/disk-changed.img")
 print(f"{'restore to file':<34}{mib(rest['image_size']):>13}{'':>13}{'':>13}{rest['duration_s']:>8.2f}s  sha256 matches: {ok_file}")
-print(f"{'failback onto web1-origin':<34}{'':>13}{mib(fb['bytes_written']):>13}{'':>13}{fb['duration_s']:>8.2f}s  "
+print(f"{'delta restore onto web1-origin':<34}{'':>13}{mib(fb['bytes_written']):>13}{'':>13}{fb['duration_s']:>8.2f}s  "
       f"{fb['ranges_written']} ranges; disk matches: {ok_host}")
 print(f"{'verify --read-data':<34}{mib(ver['bytes_read']):>13}{'':>39}  ok: {ver['ok']}")
 runs = json.load(open(f"{d}/runs.json"))
