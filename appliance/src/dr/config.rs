@@ -236,6 +236,17 @@ impl GroupConfig {
             if t.hosts.is_empty() {
                 bail!("group {g} tier {}: no hosts", t.name);
             }
+            for (key, hook) in [
+                ("pre_cutover", &t.pre_cutover),
+                ("post_cutover", &t.post_cutover),
+            ] {
+                if hook.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                    bail!(
+                        "group {g} tier {}: {key} is empty (leave it out for no hook)",
+                        t.name
+                    );
+                }
+            }
             self.policy(t)?;
             for h in &t.hosts {
                 if !seen.insert(h.as_str()) {
@@ -252,6 +263,14 @@ impl GroupConfig {
             }
             if c.subnet.is_none() && self.subnet.is_none() {
                 bail!("group {g}: host {h} has no subnet (set `subnet` in the group or the host)");
+            }
+            if let Some(d) = &c.recovery_disk {
+                if !d.starts_with('/') {
+                    bail!("group {g}: host {h}: recovery_disk {d:?} is not an absolute path");
+                }
+            }
+            if c.recovery_ssh_port == Some(0) {
+                bail!("group {g}: host {h}: recovery_ssh_port 0 is not a port");
             }
             if let Some(ip) = &c.private_ip {
                 if ip != "source" && ip.parse::<std::net::IpAddr>().is_err() {
@@ -292,6 +311,9 @@ impl GroupConfig {
         }
         if let Some(e) = &self.public_endpoint {
             probe_of(e).with_context(|| format!("group {g}: public_endpoint"))?;
+        }
+        if self.failback_heartbeat().as_secs() < 5 {
+            bail!("group {g}: failback_heartbeat must be at least 5s");
         }
         let p = self.period().as_secs();
         if !(p == 10 || p == 30 || (p >= 60 && p.is_multiple_of(60))) {
@@ -582,6 +604,21 @@ recovery_hosts = ["web1"]
                 "hosts = [\"web1\"]\ncron",
                 "hosts = [\"db1\"]\ncron",
                 "in two tiers",
+            ),
+            (
+                "health = [\"tcp:3306\"]",
+                "health = [\"tcp:3306\"]\nrecovery_disk = \"nvme0n1\"",
+                "recovery_disk",
+            ),
+            (
+                "hosts = [\"web1\"]\ncron",
+                "hosts = [\"web1\"]\npre_cutover = \" \"\ncron",
+                "pre_cutover is empty",
+            ),
+            (
+                "rpo = \"15m\"",
+                "rpo = \"15m\"\nfailback_heartbeat = \"1s\"",
+                "failback_heartbeat",
             ),
         ];
         for (from, to, want) in cases {

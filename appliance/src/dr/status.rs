@@ -328,13 +328,15 @@ impl Report for Status {
                 writeln!(out, "  alarm {:<40} {}", a.name, a.state)?;
             }
             for r in &g.runs {
+                let figures = match r.run_type.as_str() {
+                    "failback" => format!("cutover {:>6}", secs(r.cutover_s)),
+                    _ => format!("RTO {:>6} RPO {:>6}", secs(r.rto_s), secs(r.rpo_s)),
+                };
                 writeln!(
                     out,
-                    "  run {:<44} {:<11} RTO {:>6} RPO {:>6}{}",
+                    "  run {:<44} {:<11} {figures}{}",
                     r.run_id,
                     r.status,
-                    secs(r.rto_s),
-                    secs(r.rpo_s),
                     r.cost_usd
                         .map(|c| format!(" cost ${c:.4}"))
                         .unwrap_or_default()
