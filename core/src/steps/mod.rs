@@ -53,7 +53,8 @@ mod tests {
         keys
     }
 
-    fn field_names(v: &impl Serialize) -> Vec<String> {
+    /// A record's field names as it serialises, sorted.
+    pub(super) fn field_names(v: &impl Serialize) -> Vec<String> {
         let mut keys: Vec<String> = serde_json::to_value(v)
             .unwrap()
             .as_object()
