@@ -41,6 +41,29 @@ pub fn addresses(
     Ok(out)
 }
 
+/// One record set UPSERTed to `values`: what the run reports of it.
+async fn upsert(
+    dr: &Dr,
+    r: &ferry_core::group::DnsSwitch,
+    values: Vec<String>,
+    comment: &str,
+) -> Result<SwitchedRecord, StepError> {
+    ferry_aws::route53::upsert(
+        &dr.route53,
+        &r.zone_id,
+        &r.name,
+        &r.record_type,
+        r.ttl,
+        &values,
+        comment,
+    )
+    .await?;
+    Ok(SwitchedRecord {
+        name: r.name.clone(),
+        addresses: values,
+    })
+}
+
 async fn recovered(dr: &Dr, run_id: &str) -> Result<BTreeMap<String, Recovered>, StepError> {
     let running = run_instances(&dr.ec2, run_id, None, &["running"]).await?;
     Ok(running
@@ -88,20 +111,7 @@ pub async fn switch_traffic(dr: &Dr, req: RunRef) -> Result<Switched, StepError>
     let mut dns = Vec::new();
     for r in &group.traffic.dns {
         let values = addresses(&r.recovery, &r.recovery_hosts, &rec).map_err(bad)?;
-        ferry_aws::route53::upsert(
-            &dr.route53,
-            &r.zone_id,
-            &r.name,
-            &r.record_type,
-            r.ttl,
-            &values,
-            &format!("Ferry {}", req.run_id),
-        )
-        .await?;
-        dns.push(SwitchedRecord {
-            name: r.name.clone(),
-            addresses: values,
-        });
+        dns.push(upsert(dr, r, values, &format!("Ferry {}", req.run_id)).await?);
     }
     let switched_at = OffsetDateTime::now_utc();
     for (tg, done) in group
@@ -147,20 +157,8 @@ pub async fn switch_home(
     }
     let mut dns = Vec::new();
     for r in &group.traffic.dns {
-        ferry_aws::route53::upsert(
-            &dr.route53,
-            &r.zone_id,
-            &r.name,
-            &r.record_type,
-            r.ttl,
-            &r.origin,
-            &format!("Ferry {} (home)", req.run_id),
-        )
-        .await?;
-        dns.push(SwitchedRecord {
-            name: r.name.clone(),
-            addresses: r.origin.clone(),
-        });
+        let comment = format!("Ferry {} (home)", req.run_id);
+        dns.push(upsert(dr, r, r.origin.clone(), &comment).await?);
     }
     let switched_at = OffsetDateTime::now_utc();
     for (tg, done) in group
