@@ -11,7 +11,7 @@
 //! independently of what Ferry reports.
 
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use rand::{RngCore, SeedableRng};
@@ -248,9 +248,4 @@ impl Drop for HomeBed {
     fn drop(&mut self) {
         self.stop_services();
     }
-}
-
-/// The log file of a spawned `ferry failback`.
-pub fn log_path(bed: &DrBed, name: &str) -> PathBuf {
-    bed.log(name)
 }

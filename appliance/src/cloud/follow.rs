@@ -24,6 +24,19 @@ pub struct Finished {
     pub step_error: Option<(String, String)>,
 }
 
+impl Finished {
+    /// Why the run failed, as (error, cause): the execution's own error first (what its
+    /// Fail state names), else the last step's; nothing for a run that succeeded.
+    pub fn failure(&self) -> (Option<String>, Option<String>) {
+        match (&self.step_error, &self.described.error) {
+            (_, None) if self.info.status == "SUCCEEDED" => (None, None),
+            (_, Some(e)) => (Some(e.clone()), self.described.cause.clone()),
+            (Some((e, c)), None) => (Some(e.clone()), Some(c.clone())),
+            (None, None) => (None, None),
+        }
+    }
+}
+
 /// The last task or Lambda failure of the history.
 pub fn last_step_error(events: &[Event]) -> Option<(String, String)> {
     events.iter().rev().find_map(|e| match e {

@@ -136,12 +136,7 @@ pub async fn run(
             .flatten(),
         None => None,
     };
-    let (error, cause) = match (&f.step_error, &f.described.error) {
-        (_, None) if f.info.status == "SUCCEEDED" => (None, None),
-        (_, Some(e)) => (Some(e.clone()), f.described.cause.clone()),
-        (Some((e, c)), None) => (Some(e.clone()), Some(c.clone())),
-        (None, None) => (None, None),
-    };
+    let (error, cause) = f.failure();
     Ok(GroupRun {
         execution_arn: f.info.execution_arn,
         name: f.info.name,

@@ -210,17 +210,11 @@ pub async fn run(ctx: &Ctx, group: &str, abort: bool) -> Result<FailbackRun> {
         .map_err(|e| tracing::warn!("cannot read the run item: {e}"))
         .ok()
         .flatten();
-    let (error, cause) = match (&f.step_error, &f.described.error) {
-        (_, None) if f.info.status == "SUCCEEDED" => (None, None),
-        (_, Some(e)) => (
-            Some(e.clone()),
-            f.described
-                .cause
-                .clone()
-                .or_else(|| run.as_ref().and_then(|r| r.cause.clone())),
-        ),
-        (Some((e, c)), None) => (Some(e.clone()), Some(c.clone())),
-        (None, None) => (None, None),
+    // A task's failure cause may be lost on the way (the run item keeps it).
+    let (error, cause) = f.failure();
+    let cause = match &error {
+        Some(_) => cause.or_else(|| run.as_ref().and_then(|r| r.cause.clone())),
+        None => None,
     };
     Ok(FailbackRun {
         execution_arn: f.info.execution_arn,
