@@ -98,3 +98,71 @@ pub async fn registered(client: &Client, arn: &str) -> Result<Vec<String>, CallE
         .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
         .collect())
 }
+
+/// Every registered target with its health state (`healthy`, `initial`, `draining`,
+/// ...).
+pub async fn health(
+    client: &Client,
+    arn: &str,
+) -> Result<Vec<ferry_core::burst::TargetHealth>, CallError> {
+    let out = client
+        .describe_target_health()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| CallError::new("DescribeTargetHealth", arn, &e))?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| {
+            Some(ferry_core::burst::TargetHealth {
+                id: d.target()?.id()?.to_string(),
+                state: d
+                    .target_health()
+                    .and_then(|h| h.state())
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// A target group's type and deregistration delay; `None` when it does not exist.
+pub async fn describe(client: &Client, arn: &str) -> Result<Option<(String, u32)>, CallError> {
+    let out = match client
+        .describe_target_groups()
+        .target_group_arns(arn)
+        .send()
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            let err = CallError::new("DescribeTargetGroups", arn, &e);
+            if err.failure.is_not_found() {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+    };
+    let Some(tg) = out.target_groups().first() else {
+        return Ok(None);
+    };
+    let kind = tg
+        .target_type()
+        .map(|t| t.as_str().to_string())
+        .unwrap_or_else(|| "instance".into());
+    let attrs = client
+        .describe_target_group_attributes()
+        .target_group_arn(arn)
+        .send()
+        .await
+        .map_err(|e| CallError::new("DescribeTargetGroupAttributes", arn, &e))?;
+    let delay = attrs
+        .attributes()
+        .iter()
+        .find(|a| a.key() == Some("deregistration_delay.timeout_seconds"))
+        .and_then(|a| a.value())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    Ok(Some((kind, delay)))
+}

@@ -16,9 +16,13 @@
 //! - [`cloudwatch`]: metrics published, and alarms written from specs and read back.
 //! - [`route53`], [`elbv2`]: the traffic switch (record sets, target groups).
 //! - [`sqs`]: a work queue read by long polling.
+//! - [`autoscaling`], [`launch_template`]: a burst tier's Auto Scaling group and launch
+//!   template.
 //!
 //! No SDK type leaves the domain-shaped modules: callers get the types defined here.
 
+#[cfg(feature = "autoscaling")]
+pub mod autoscaling;
 pub mod clients;
 #[cfg(feature = "cloudwatch")]
 pub mod cloudwatch;
@@ -31,6 +35,8 @@ pub mod dynamodb;
 pub mod ec2;
 #[cfg(feature = "elbv2")]
 pub mod elbv2;
+#[cfg(feature = "ec2")]
+pub mod launch_template;
 #[cfg(feature = "dynamodb")]
 pub mod lock;
 #[cfg(feature = "route53")]

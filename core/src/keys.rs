@@ -146,6 +146,40 @@ pub fn discovery_map() -> ItemKey {
     }
 }
 
+/// Partition key of the list of burst tiers (one item per tier: its definition, as
+/// `ferry burst setup` recorded it).
+pub const BURSTS: &str = "BURSTS";
+/// Partition key prefix of a burst tier's lock and runs.
+pub const BURST_PREFIX: &str = "BURST#";
+
+/// A burst tier's definition: `BURSTS` / `<tier>`.
+pub fn burst_tier(tier: &str) -> ItemKey {
+    ItemKey {
+        pk: BURSTS.into(),
+        sk: tier.into(),
+    }
+}
+
+pub fn burst_pk(tier: &str) -> String {
+    format!("{BURST_PREFIX}{tier}")
+}
+
+/// The tier's lock, held by a running burst or scale-in: `BURST#<tier>` / `LOCK#tier`.
+pub fn burst_lock(tier: &str) -> ItemKey {
+    ItemKey {
+        pk: burst_pk(tier),
+        sk: format!("{LOCK_PREFIX}tier"),
+    }
+}
+
+/// A burst or scale-in run of a tier: `BURST#<tier>` / `RUN#<run id>`.
+pub fn burst_run(tier: &str, run_id: &str) -> ItemKey {
+    ItemKey {
+        pk: burst_pk(tier),
+        sk: run_sk(run_id),
+    }
+}
+
 /// Values of the `kind` attribute every item carries.
 pub mod kinds {
     pub const HOST: &str = "host";
@@ -156,6 +190,7 @@ pub mod kinds {
     pub const LOCK: &str = "lock";
     pub const GROUP: &str = "group";
     pub const ORIGIN: &str = "origin";
+    pub const BURST_TIER: &str = "burst-tier";
 }
 
 /// The lock kinds of a group ([`group_lock`]), and the states a failover lock holds.

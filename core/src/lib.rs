@@ -31,7 +31,9 @@
 //! - [`instance_types`]: EC2 instance types as sizing reads them.
 //! - [`error`]: the typed errors of decoding and validating stored objects.
 
+pub mod alarm_event;
 pub mod alarms;
+pub mod burst;
 pub mod chunking;
 pub mod delta;
 pub mod ebs;

@@ -533,7 +533,7 @@ mod tests {
         assert_eq!(env["FERRY_IMAGE_RANGE_BLOCKS"], "128");
         let mut bins = function_binaries(&t).unwrap();
         bins.sort();
-        assert_eq!(bins, vec!["build-image", "dr", "launch"]);
+        assert_eq!(bins, vec!["build-image", "burst", "dr", "launch"]);
         assert_eq!(
             env["FERRY_FAILOVER_STATE_MACHINE"],
             state_machine_arn("ferry-failover")
@@ -577,8 +577,12 @@ mod tests {
         )
         .unwrap();
         // Volumes and interfaces created by RunInstances: no id or tag to condition on;
-        // the groups' own target groups carry no tag Ferry could require.
-        let explained = ["LaunchCreatesVolumeAndInterface", "SwitchTargets"];
+        // the groups' and tiers' own target groups carry no tag Ferry could require.
+        let explained = [
+            "LaunchCreatesVolumeAndInterface",
+            "SwitchTargets",
+            "BurstTargets",
+        ];
         let mut checked = 0;
         for (name, f) in t.resources() {
             let Some(Value::Sequence(policies)) =

@@ -11,8 +11,11 @@
 //!   `dr` function's steps, the run item.
 //! - [`failback`]: the failback state machine: the `dr` function's failback steps, the
 //!   appliance's work items, the failback run item.
+//! - [`burst`]: the burst and scale-in state machines: the `burst` function's steps and
+//!   the run item.
 
 pub mod build_image;
+pub mod burst;
 pub mod failback;
 pub mod failover;
 pub mod instance;
@@ -238,4 +241,16 @@ pub mod errors {
     pub const FAILBACK_ABORTED: &str = "FailbackAborted";
     /// The appliance could not do a failback task (capture, write, hook, health).
     pub const FAILBACK_WORK_FAILED: &str = "FailbackWorkFailed";
+    /// A run of the same kind (burst, scale-in) holds the tier: this alarm adds
+    /// nothing (repeated alarms do not stack).
+    pub const ALREADY_RUNNING: &str = "AlreadyRunning";
+    /// A run of the other kind holds the tier: worth waiting for.
+    pub const TIER_BUSY: &str = "TierBusy";
+    /// The tier's golden host has no point with a built image.
+    pub const NO_IMAGE: &str = "NoImage";
+    /// A resource the tier names (target group, Auto Scaling group, launch template)
+    /// does not exist.
+    pub const NOT_FOUND: &str = "NotFound";
+    /// The burst's instances were not in service and healthy in time.
+    pub const CAPACITY_TIMEOUT: &str = "CapacityTimeout";
 }

@@ -7,36 +7,14 @@
 
 use ferry_core::alarms::group_of_failover_alarm;
 use ferry_core::names::{execution_name, utc_stamp};
-use ferry_core::steps::failover::{parse_rfc3339, rfc3339, FailoverInput, Mode, Trigger};
+use ferry_core::steps::failover::{FailoverInput, Mode};
 use ferry_fn::StepError;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use ferry_core::alarm_event::{alarm_time, AlarmEvent};
 use time::OffsetDateTime;
 
 use crate::Dr;
-
-/// The parts of a "CloudWatch Alarm State Change" event the trigger reads.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AlarmEvent {
-    pub time: Option<String>,
-    pub detail: AlarmDetail,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlarmDetail {
-    pub alarm_name: String,
-    pub state: AlarmState,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct AlarmState {
-    pub value: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// As CloudWatch writes it: `2026-11-30T12:00:00.000+0000`.
-    #[serde(default)]
-    pub timestamp: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Started {
@@ -46,17 +24,6 @@ pub struct Started {
     /// Why nothing was started (an alarm that is not a failover alarm, a state that is
     /// not ALARM).
     pub ignored: Option<String>,
-}
-
-/// CloudWatch's timestamps (`+0000` offsets, milliseconds), or RFC 3339.
-pub fn alarm_time(s: &str) -> Option<OffsetDateTime> {
-    if let Some(t) = parse_rfc3339(s) {
-        return Some(t);
-    }
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond][offset_hour sign:mandatory][offset_minute]"
-    );
-    OffsetDateTime::parse(s, &fmt).ok()
 }
 
 /// The execution's input for an alarm event, and the group; `Err` says why it is not
@@ -74,25 +41,13 @@ pub fn input_for(
             d.alarm_name, d.state.value
         ));
     }
-    let at = d
-        .state
-        .timestamp
-        .as_deref()
-        .and_then(alarm_time)
-        .or_else(|| event.time.as_deref().and_then(alarm_time))
-        .unwrap_or(now);
     Ok((
         group.to_string(),
         FailoverInput {
             group: group.to_string(),
             mode: Mode::Failover,
             at: None,
-            trigger: Trigger {
-                kind: "alarm".into(),
-                alarm: Some(d.alarm_name.clone()),
-                at: rfc3339(at),
-                reason: d.state.reason.clone(),
-            },
+            trigger: event.trigger(now),
         },
     ))
 }
