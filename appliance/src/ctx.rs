@@ -21,6 +21,8 @@ pub struct Aws {
     pub sfn: Sfn,
     pub ec2: aws_sdk_ec2::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     /// The records table, when `[aws] table` is set.
     pub table: Option<Table>,
 }
@@ -96,6 +98,8 @@ impl Ctx {
                     sfn: Sfn::new(ferry_aws::clients::sfn(cfg)),
                     ec2: ferry_aws::clients::ec2(cfg),
                     cloudwatch: ferry_aws::clients::cloudwatch(cfg),
+                    autoscaling: ferry_aws::clients::autoscaling(cfg),
+                    elbv2: ferry_aws::clients::elbv2(cfg),
                     table: aws
                         .table
                         .clone()

@@ -28,6 +28,7 @@
 //! `ferry-aws`.
 
 pub mod addresses;
+pub mod burst;
 pub mod capture;
 pub mod cloud;
 pub mod commands;

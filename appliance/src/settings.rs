@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
+use crate::burst::config::BurstConfig;
 use crate::dr::config::GroupConfig;
 use crate::host::{Access, Host, SnapshotMethod};
 use crate::ssh::SshAddr;
@@ -28,6 +29,9 @@ pub struct Settings {
     /// `ferry failover` and `ferry drill` act on.
     #[serde(default, rename = "group")]
     pub groups: Vec<GroupConfig>,
+    /// Burst tiers (`[[burst]]`): what `ferry burst setup` and `ferry daemon` act on.
+    #[serde(default, rename = "burst")]
+    pub bursts: Vec<BurstConfig>,
 }
 
 /// `[discovery]`: hosts to discover that are not (yet) `[[host]]` entries.
@@ -147,6 +151,13 @@ impl Settings {
             }
             g.check(&names)?;
         }
+        let mut tiers = std::collections::HashSet::new();
+        for b in &s.bursts {
+            if !tiers.insert(b.tier.as_str()) {
+                bail!("burst tier {:?} is declared twice", b.tier);
+            }
+            b.check(&names)?;
+        }
         let mut protected = std::collections::HashSet::new();
         for h in s
             .groups
@@ -175,6 +186,20 @@ impl Settings {
             .to_host()
     }
 
+    /// The `[[burst]]` tier named `tier`.
+    pub fn burst(&self, tier: &str) -> Result<&BurstConfig> {
+        self.bursts.iter().find(|b| b.tier == tier).ok_or_else(|| {
+            anyhow!(
+                "no burst tier {tier:?} in the config (tiers: {})",
+                self.bursts
+                    .iter()
+                    .map(|b| b.tier.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
     /// The `[[group]]` named `name`.
     pub fn group(&self, name: &str) -> Result<&GroupConfig> {
         self.groups.iter().find(|g| g.name == name).ok_or_else(|| {
@@ -199,6 +224,7 @@ impl Settings {
             hosts: Vec::new(),
             discovery: Default::default(),
             groups: Vec::new(),
+            bursts: Vec::new(),
         }
     }
 }

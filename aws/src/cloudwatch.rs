@@ -109,6 +109,7 @@ pub async fn alarms(client: &Client, prefix: &str) -> Result<Vec<Alarm>, CallErr
                 arn: a.alarm_arn().unwrap_or_default().to_string(),
                 description: a.alarm_description().unwrap_or_default().to_string(),
                 kind: AlarmKind::Metric(MetricAlarm {
+                    namespace: a.namespace().unwrap_or_default().to_string(),
                     metric: a.metric_name().unwrap_or_default().to_string(),
                     dimensions: a
                         .dimensions()
@@ -187,7 +188,7 @@ pub async fn put_alarm(
                 .put_metric_alarm()
                 .alarm_name(&spec.name)
                 .alarm_description(&spec.description)
-                .namespace(ferry_core::alarms::NAMESPACE)
+                .namespace(&m.namespace)
                 .metric_name(&m.metric)
                 .set_dimensions(Some(dims(&m.dimensions)))
                 .statistic(Statistic::from(m.statistic.as_str()))
@@ -239,5 +240,32 @@ pub async fn delete_alarms(client: &Client, names: &[String]) -> Result<(), Call
         .send()
         .await
         .map_err(|e| CallError::new("DeleteAlarms", names.join(", "), &e))?;
+    Ok(())
+}
+
+/// Publishes one value, at `at`; `high_resolution` for alarms with periods under a
+/// minute (10 s, 30 s).
+pub async fn put_value(
+    client: &Client,
+    namespace: &str,
+    d: &Datum,
+    at: SystemTime,
+    high_resolution: bool,
+) -> Result<(), CallError> {
+    let datum = MetricDatum::builder()
+        .metric_name(&d.metric)
+        .set_dimensions(Some(dims(&d.dimensions)))
+        .value(d.value)
+        .timestamp(DateTime::from(at))
+        .unit(StandardUnit::from(d.unit.unwrap_or("None")))
+        .storage_resolution(if high_resolution { 1 } else { 60 })
+        .build();
+    client
+        .put_metric_data()
+        .namespace(namespace)
+        .metric_data(datum)
+        .send()
+        .await
+        .map_err(|e| CallError::new("PutMetricData", namespace, &e))?;
     Ok(())
 }

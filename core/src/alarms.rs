@@ -65,6 +65,8 @@ pub enum AlarmKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricAlarm {
+    /// `Ferry` (groups) or `Ferry/Burst` (burst tiers).
+    pub namespace: String,
     pub metric: String,
     pub dimensions: Vec<(String, String)>,
     /// `Maximum`, `Minimum`, `Sum`, ...
@@ -136,6 +138,7 @@ impl GroupAlarms<'_> {
 
     fn down(&self, metric: &str, treat_missing: &str) -> AlarmKind {
         AlarmKind::Metric(MetricAlarm {
+            namespace: NAMESPACE.to_string(),
             metric: metric.to_string(),
             dimensions: vec![(dimensions::GROUP.to_string(), self.group.to_string())],
             // A period counts only when every sample in it said "down".
@@ -166,6 +169,7 @@ impl GroupAlarms<'_> {
                 format!("{}{h}-rpo-at-risk", alarm_prefix(g)),
                 format!("Host {h} of group {g}: its newest recovery point with a built image is older than the RPO target of {} s.", self.rpo_s),
                 AlarmKind::Metric(MetricAlarm {
+                    namespace: NAMESPACE.to_string(),
                     metric: metrics::RECOVERY_POINT_AGE.to_string(),
                     dimensions: vec![
                         (dimensions::GROUP.to_string(), g.to_string()),

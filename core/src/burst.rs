@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarms::{AlarmKind, AlarmSpec, MetricAlarm};
+
 /// CloudWatch namespace of the tiers' load metric.
 pub const NAMESPACE: &str = "Ferry/Burst";
 /// The load metric's name, with dimension [`TIER_DIMENSION`].
@@ -108,6 +110,73 @@ pub struct BurstTier {
     pub target_cpu: f64,
     /// Cooldown between the Auto Scaling group's own scaling activities.
     pub cooldown_s: u32,
+}
+
+/// What a tier's two alarms watch: the load metric, over `period_s`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurstAlarms<'a> {
+    pub tier: &'a str,
+    pub period_s: u32,
+    pub burst_above: f64,
+    pub burst_periods: u32,
+    pub scale_in_below: f64,
+    pub scale_in_periods: u32,
+}
+
+impl BurstAlarms<'_> {
+    /// The burst alarm (load above the threshold for N periods) and the scale-in alarm
+    /// (below the other for M periods). Missing data changes neither: a silent
+    /// appliance neither bursts nor empties the tier.
+    pub fn specs(&self) -> Vec<AlarmSpec> {
+        let one =
+            |name: String, role: &str, threshold: f64, periods: u32, cmp: &str, what: String| {
+                AlarmSpec {
+                    name,
+                    description: what,
+                    kind: AlarmKind::Metric(MetricAlarm {
+                        namespace: NAMESPACE.to_string(),
+                        metric: LOAD_METRIC.to_string(),
+                        dimensions: vec![(TIER_DIMENSION.to_string(), self.tier.to_string())],
+                        statistic: "Average".into(),
+                        period_s: self.period_s,
+                        evaluation_periods: periods,
+                        datapoints_to_alarm: periods,
+                        threshold,
+                        comparison: cmp.into(),
+                        treat_missing: "missing".into(),
+                    }),
+                    actions: Vec::new(),
+                    tags: vec![
+                        (TIER_TAG.to_string(), self.tier.to_string()),
+                        (crate::alarms::tags::ROLE.to_string(), role.to_string()),
+                    ],
+                }
+            };
+        vec![
+            one(
+                burst_alarm_name(self.tier),
+                "burst",
+                self.burst_above,
+                self.burst_periods,
+                "GreaterThanThreshold",
+                format!(
+                    "Ferry: tier {} bursts into AWS when its on-prem load is above {} for {} periods of {} s.",
+                    self.tier, self.burst_above, self.burst_periods, self.period_s
+                ),
+            ),
+            one(
+                scale_in_alarm_name(self.tier),
+                "scale-in",
+                self.scale_in_below,
+                self.scale_in_periods,
+                "LessThanThreshold",
+                format!(
+                    "Ferry: tier {} scales in from AWS when its on-prem load is below {} for {} periods of {} s.",
+                    self.tier, self.scale_in_below, self.scale_in_periods, self.period_s
+                ),
+            ),
+        ]
+    }
 }
 
 /// The desired capacity a burst sets: at least `burst_capacity`, never below what is

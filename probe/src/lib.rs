@@ -37,6 +37,29 @@ fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
+/// The body of a GET of `url` (a status below 400), as text: a user's load figure.
+pub async fn get_text(url: &str, timeout: Duration) -> Result<String, ProbeError> {
+    let refused = |reason: String| ProbeError::Refused {
+        target: url.to_string(),
+        reason,
+    };
+    let c = client(timeout).map_err(|e| refused(e.to_string()))?;
+    let r = c.get(url).send().await.map_err(|e| match e.is_timeout() {
+        true => ProbeError::Timeout {
+            target: url.to_string(),
+            timeout_ms: timeout.as_millis(),
+        },
+        false => refused(e.to_string()),
+    })?;
+    if r.status().as_u16() >= 400 {
+        return Err(ProbeError::Status {
+            target: url.to_string(),
+            status: r.status().as_u16(),
+        });
+    }
+    r.text().await.map_err(|e| refused(e.to_string()))
+}
+
 /// Probes `check` at `addr` (an IPv4 or IPv6 address or a host name).
 pub async fn probe(check: &HealthCheck, addr: &str, timeout: Duration) -> Probed {
     let target = check.at(addr);

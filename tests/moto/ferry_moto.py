@@ -57,6 +57,18 @@ request with botocore's CloudWatch model, hands moto the same request in the JSO
 protocol, and encodes moto's answer (or error) back to CBOR with the operation's output
 shape, as CloudWatch would send it.
 
+8. Auto Scaling and launch templates. When Auto Scaling terminates or detaches an
+instance of a group (a lower desired capacity, TerminateInstanceInAutoScalingGroup), it
+deregisters the instance from the group's target groups; moto leaves it registered and
+healthy for ever, so a scale-in could never be confirmed. SetDesiredCapacity outside
+[MinSize, MaxSize] is refused with a ValidationError; moto accepts any value and
+launches past MaxSize. PutScalingPolicy answers `PolicyARN`; moto answers `PolicyArn`,
+which clients (the AWS SDKs) do not read. CreateLaunchTemplateVersion with
+SourceVersion starts from that version's data and overrides what the request gives;
+moto ignores SourceVersion, so the new version would lose every field not repeated.
+(Ferry writes every version in full and does not rely on it; the local stack keeps the
+documented behaviour for anyone who looks at templates with the aws CLI.)
+
 Then it runs moto's own server. It is used by the local stack only; product code never
 depends on it.
 
@@ -75,7 +87,11 @@ import urllib.parse
 import urllib.request
 import uuid
 
+from moto.autoscaling.exceptions import ValidationError as AsgValidationError
+from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup
+from moto.autoscaling.responses import AutoScalingResponse
 from moto.cloudwatch.models import Alarm, cloudwatch_backends
+from moto.ec2.responses.launch_templates import LaunchTemplates
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult, EmptyResult
 from moto.ec2.models.instances import Instance, InstanceBackend
@@ -471,6 +487,87 @@ def _terminate(self):
     return state
 
 
+# 8. Auto Scaling: targets of instances that leave a group, MaxSize, policy ARNs,
+# launch template SourceVersion.
+
+_moto_group_set_desired = FakeAutoScalingGroup.set_desired_capacity
+_moto_detach = AutoScalingBackend.detach_instances
+_moto_backend_set_desired = AutoScalingBackend.set_desired_capacity
+_moto_put_policy = AutoScalingResponse.put_scaling_policy
+_moto_create_lt_version = LaunchTemplates.create_launch_template_version
+
+
+def _deregister_gone(group, before):
+    gone = before - {st.instance.id for st in group.instance_states}
+    if not gone:
+        return
+    elbv2 = group.autoscaling_backend.elbv2_backend
+    for arn in list(group.target_group_arns or []):
+        tg = elbv2.target_groups.get(arn)
+        if tg is None:
+            continue
+        ids = [i for i in gone if i in tg.targets]
+        if ids:
+            elbv2.deregister_targets(arn, [{"Id": i} for i in ids])
+            _log(f"deregistered {ids} from {arn}: they left {group.name}")
+
+
+def _group_set_desired(self, new_capacity):
+    before = {st.instance.id for st in self.instance_states}
+    _moto_group_set_desired(self, new_capacity)
+    _deregister_gone(self, before)
+
+
+def _detach(self, group_name, instance_ids, should_decrement):
+    group = self.autoscaling_groups[group_name]
+    before = {st.instance.id for st in group.instance_states}
+    out = _moto_detach(self, group_name, instance_ids, should_decrement)
+    _deregister_gone(group, before)
+    return out
+
+
+def _backend_set_desired(self, group_name, desired_capacity):
+    group = self.autoscaling_groups[group_name]
+    if desired_capacity is not None and desired_capacity > group.max_size:
+        raise AsgValidationError(
+            f"New SetDesiredCapacity value {desired_capacity} is above max value {group.max_size} for the AutoScalingGroup."
+        )
+    if desired_capacity is not None and desired_capacity < group.min_size:
+        raise AsgValidationError(
+            f"New SetDesiredCapacity value {desired_capacity} is below min value {group.min_size} for the AutoScalingGroup."
+        )
+    return _moto_backend_set_desired(self, group_name, desired_capacity)
+
+
+def _put_policy(self):
+    result = _moto_put_policy(self)
+    if "PolicyArn" in result.result:
+        result.result["PolicyARN"] = result.result.pop("PolicyArn")
+    return result
+
+
+def _create_lt_version(self):
+    source = self._get_param("SourceVersion")
+    if not source:
+        return _moto_create_lt_version(self)
+    name, tid = self._get_param("LaunchTemplateName"), self._get_param("LaunchTemplateId")
+    template = (
+        self.ec2_backend.get_launch_template(tid) if tid else self.ec2_backend.get_launch_template_by_name(name)
+    )
+    merged = copy.deepcopy(template.get_version(source).data)
+    merged.update(self._get_param("LaunchTemplateData", {}) or {})
+    moto_get = self._get_param
+
+    def get(key, default=None):
+        return merged if key == "LaunchTemplateData" else moto_get(key, default)
+
+    self._get_param = get
+    try:
+        return _moto_create_lt_version(self)
+    finally:
+        del self._get_param
+
+
 # 7. CloudWatch in CBOR.
 
 _CBOR_PATH = re.compile(r"^/service/GraniteServiceVersion20100801/operation/(\w+)$")
@@ -578,6 +675,11 @@ def _dispatch(self, environ, start_response):
 
 
 DomainDispatcherApplication.__call__ = _dispatch
+FakeAutoScalingGroup.set_desired_capacity = _group_set_desired
+AutoScalingBackend.detach_instances = _detach
+AutoScalingBackend.set_desired_capacity = _backend_set_desired
+AutoScalingResponse.put_scaling_policy = _put_policy
+LaunchTemplates.create_launch_template_version = _create_lt_version
 InstanceBackend.run_instances = _run_instances
 Instance.terminate = _terminate
 CloudWatchResponse.put_composite_alarm = _put_composite_alarm

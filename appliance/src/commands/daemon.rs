@@ -1,4 +1,4 @@
-//! `ferry daemon [--group G]...`: the appliance's long-running mode (see
+//! `ferry daemon [--group G]... [--tier T]...`: the appliance's long-running mode (see
 //! `crate::dr::daemon`); runs until SIGTERM or Ctrl-C. `packaging/ferry-daemon.service`
 //! runs it under systemd.
 
@@ -13,9 +13,12 @@ use crate::report::Report;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Only these groups (repeatable); default: every `[[group]]`.
+    /// Only these groups (repeatable); default: every `[[group]]` and `[[burst]]`.
     #[arg(long = "group")]
     pub groups: Vec<String>,
+    /// Only these burst tiers (repeatable): their load is sampled and published.
+    #[arg(long = "tier")]
+    pub tiers: Vec<String>,
     #[command(flatten)]
     pub keys: HostKeyArgs,
 }
@@ -25,6 +28,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<DaemonReport> {
         ctx,
         DaemonOptions {
             groups: args.groups,
+            tiers: args.tiers,
             accept_new_host_key: args.keys.accept_new_host_key,
         },
     )
@@ -40,6 +44,16 @@ impl Report for DaemonReport {
             self.syncs,
             self.sync_failures,
             self.probe_rounds
-        )
+        )?;
+        if !self.burst_tiers.is_empty() {
+            writeln!(
+                out,
+                "burst tiers {}: {} load samples, {} published",
+                self.burst_tiers.join(", "),
+                self.load_samples,
+                self.load_published
+            )?;
+        }
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 //! here, one line in [`Command`] and one arm in [`run`].
 
 pub mod args;
+pub mod burst;
 pub mod capture;
 pub mod daemon;
 pub mod discover;
@@ -92,6 +93,8 @@ pub enum Command {
     Drill(drill::Args),
     /// Disaster recovery status.
     Dr(dr::Args),
+    /// Hybrid burst: set a tier up for bursting into AWS, and its status.
+    Burst(burst::Args),
 }
 
 /// Runs one command and prints its report as the context's output mode says.
@@ -114,5 +117,6 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode> {
         Command::Failback(a) => out.emit(&failback::run(a, ctx).await?),
         Command::Drill(a) => out.emit(&drill::run(a, ctx).await?),
         Command::Dr(a) => out.emit(&dr::run(a, ctx).await?),
+        Command::Burst(a) => out.emit(&burst::run(a, ctx).await?),
     }
 }

@@ -38,7 +38,11 @@ pub struct AlarmChange {
 }
 
 /// What discovery found of each host: from the results file, else from the table.
-async fn discovered(ctx: &Ctx, table: &Table, hosts: &[&str]) -> BTreeMap<String, Discovered> {
+pub(crate) async fn discovered(
+    ctx: &Ctx,
+    table: &Table,
+    hosts: &[&str],
+) -> BTreeMap<String, Discovered> {
     let mut out = BTreeMap::new();
     let from_file = crate::discover::results::read_file(&ctx.discovery_results()).ok();
     for h in hosts {

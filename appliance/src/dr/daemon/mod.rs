@@ -18,6 +18,9 @@
 //! - [`sync`]: one task per host: its schedule, its captures, its image builds.
 //! - [`watch`]: one task per group: origin probes, metrics, the failover state.
 //! - [`failback`]: a failing-back group's tasks worked.
+//!
+//! It also publishes the on-prem load of every `[[burst]]` tier
+//! ([`crate::burst::publish`]); a config may hold only burst tiers.
 
 mod failback;
 mod sync;
@@ -41,6 +44,9 @@ use crate::host::Host;
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DaemonReport {
     pub groups: Vec<String>,
+    pub burst_tiers: Vec<String>,
+    pub load_samples: u64,
+    pub load_published: u64,
     pub syncs: u64,
     pub sync_failures: u64,
     pub probe_rounds: u64,
@@ -58,6 +64,8 @@ type FailedOver = channel::Receiver<Option<String>>;
 
 pub struct DaemonOptions {
     pub groups: Vec<String>,
+    /// Burst tiers to publish the load of (default: all, unless groups are named).
+    pub tiers: Vec<String>,
     pub accept_new_host_key: bool,
 }
 
@@ -79,9 +87,13 @@ pub async fn run(ctx: &Ctx, opts: DaemonOptions) -> Result<DaemonReport> {
             "no group {n:?} in the config"
         );
     }
+    for t in &opts.tiers {
+        ctx.settings.burst(t)?;
+    }
     let mut groups = Vec::new();
     for g in &ctx.settings.groups {
-        if !opts.groups.is_empty() && !opts.groups.contains(&g.name) {
+        let named = !opts.groups.is_empty() || !opts.tiers.is_empty();
+        if named && !opts.groups.contains(&g.name) {
             continue;
         }
         let record: GroupRecord = table
@@ -104,12 +116,23 @@ pub async fn run(ctx: &Ctx, opts: DaemonOptions) -> Result<DaemonReport> {
             hosts,
         });
     }
-    anyhow::ensure!(!groups.is_empty(), "no [[group]] to protect in the config");
+    let bursts = burst_publishers(ctx, &opts).await?;
+    anyhow::ensure!(
+        !groups.is_empty() || !bursts.is_empty(),
+        "no [[group]] to protect and no [[burst]] tier in the config"
+    );
     let repo = Arc::new(ctx.repo().await?);
     let counters = Arc::new(Counters::default());
     let mut tasks = tokio::task::JoinSet::new();
     let names: Vec<String> = groups.iter().map(|g| g.record.name.clone()).collect();
-    tracing::info!(groups = ?names, "daemon started");
+    let tiers: Vec<String> = bursts.iter().map(|b| b.config.tier.clone()).collect();
+    tracing::info!(groups = ?names, burst_tiers = ?tiers, "daemon started");
+    let published = Arc::new(crate::burst::publish::Published::default());
+    for mut b in bursts {
+        b.counters = published.clone();
+        let span = tracing::info_span!("burst", tier = %b.config.tier);
+        tasks.spawn(crate::burst::publish::publish_tier(b).instrument(span));
+    }
     for g in groups {
         let g = Arc::new(g);
         let initial = failed_over(&table, &g.record.name).await?;
@@ -152,10 +175,14 @@ pub async fn run(ctx: &Ctx, opts: DaemonOptions) -> Result<DaemonReport> {
     }
     // Until shutdown, in this task (the workers borrow the context).
     failback::serve(ctx, &table, &names).await;
+    ctx.shutdown.requested().await;
     tracing::info!("stopping: waiting for captures in flight to stop");
     while tasks.join_next().await.is_some() {}
     Ok(DaemonReport {
         groups: names,
+        burst_tiers: tiers,
+        load_samples: published.samples.load(Ordering::Relaxed),
+        load_published: published.published.load(Ordering::Relaxed),
         syncs: counters.syncs.load(Ordering::Relaxed),
         sync_failures: counters.failures.load(Ordering::Relaxed),
         probe_rounds: counters.rounds.load(Ordering::Relaxed),
@@ -170,4 +197,34 @@ async fn failed_over(table: &Table, group: &str) -> Result<Option<String>> {
         .await
         .with_context(|| format!("reading the failover lock of group {group}"))?
         .map(|l| l.holder))
+}
+
+/// A publisher per `[[burst]]` tier (all, or those named in `--tier`).
+async fn burst_publishers(
+    ctx: &Ctx,
+    opts: &DaemonOptions,
+) -> Result<Vec<crate::burst::publish::Publisher>> {
+    let mut out = Vec::new();
+    for c in &ctx.settings.bursts {
+        let named = !opts.groups.is_empty() || !opts.tiers.is_empty();
+        if named && !opts.tiers.contains(&c.tier) {
+            continue;
+        }
+        let addresses = crate::burst::setup::onprem_addresses(ctx, c)?;
+        let hosts = c
+            .hosts
+            .iter()
+            .zip(addresses)
+            .map(|(h, a)| Ok((ctx.settings.host(h)?, a.parse().ok())))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(crate::burst::publish::Publisher {
+            config: c.clone(),
+            hosts,
+            cloudwatch: ctx.aws().await.cloudwatch.clone(),
+            shutdown: ctx.shutdown.clone(),
+            accept_new_host_key: opts.accept_new_host_key,
+            counters: Default::default(),
+        });
+    }
+    Ok(out)
 }
