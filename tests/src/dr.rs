@@ -330,6 +330,18 @@ pub fn metric(
     stat: &str,
     window: Duration,
 ) -> Result<Vec<f64>> {
+    metric_in(moto, "Ferry", name, dims, stat, window)
+}
+
+/// [`metric`] in another namespace.
+pub fn metric_in(
+    moto: &Moto,
+    namespace: &str,
+    name: &str,
+    dims: &[(&str, &str)],
+    stat: &str,
+    window: Duration,
+) -> Result<Vec<f64>> {
     let end = time::OffsetDateTime::now_utc() + time::Duration::seconds(5);
     let start = end - time::Duration::seconds(window.as_secs() as i64 + 5);
     let fmt = |t: time::OffsetDateTime| t.unix_timestamp().to_string();
@@ -337,7 +349,7 @@ pub fn metric(
         .iter()
         .map(|(k, v)| serde_json::json!({"Name": k, "Value": v}))
         .collect();
-    let q = serde_json::json!([{"Id": "m", "MetricStat": {"Metric": {"Namespace": "Ferry", "MetricName": name, "Dimensions": dims}, "Period": 1, "Stat": stat}}]);
+    let q = serde_json::json!([{"Id": "m", "MetricStat": {"Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dims}, "Period": 1, "Stat": stat}}]);
     let out = moto.aws(&[
         "cloudwatch",
         "get-metric-data",

@@ -20,6 +20,7 @@
 
 pub mod browser;
 pub mod build;
+pub mod burst;
 pub mod deploy;
 pub mod disk;
 pub mod dr;

@@ -188,7 +188,8 @@ pub struct Rolled {
 pub struct BurstRun {
     pub run_id: String,
     pub tier: String,
-    pub kind: RunKind,
+    /// `burst` or `scale-in` (every item's `kind` is the table's: `run`).
+    pub run_kind: RunKind,
     /// `succeeded`, `failed`.
     pub status: String,
     pub execution_arn: String,

@@ -77,7 +77,7 @@ pub async fn finish(b: &Burst, req: FinishRequest) -> Result<BurstRun, StepError
     let run = BurstRun {
         run_id: req.run_id.clone(),
         tier: req.tier.clone(),
-        kind: req.kind,
+        run_kind: req.kind,
         status: "succeeded".into(),
         execution_arn: req.execution_arn,
         run_s: seconds(&req.started, now),
@@ -118,7 +118,7 @@ pub async fn fail(b: &Burst, req: FailRequest) -> Result<BurstRun, StepError> {
     let run = BurstRun {
         run_id: req.run_id.clone(),
         tier: req.tier.clone(),
-        kind: req.kind,
+        run_kind: req.kind,
         status: "failed".into(),
         execution_arn: req.execution_arn,
         started: req.trigger.at.clone(),

@@ -6,6 +6,7 @@
 mod access_errors;
 mod build_image_fn;
 mod build_image_sm;
+mod burst;
 mod capture_records;
 mod capture_ssh;
 mod daemon;
