@@ -68,6 +68,10 @@ SourceVersion starts from that version's data and overrides what the request giv
 moto ignores SourceVersion, so the new version would lose every field not repeated.
 (Ferry writes every version in full and does not rely on it; the local stack keeps the
 documented behaviour for anyone who looks at templates with the aws CLI.)
+CreateLaunchTemplate's own TagSpecifications tag the template; moto also copies them
+into version 1's launch data (as a `launch-template` tag specification, which launch
+data cannot even hold), so version 1 would differ from a later version written with
+the same data. The wrapper keeps them on the template only.
 
 Then it runs moto's own server. It is used by the local stack only; product code never
 depends on it.
@@ -495,6 +499,7 @@ _moto_detach = AutoScalingBackend.detach_instances
 _moto_backend_set_desired = AutoScalingBackend.set_desired_capacity
 _moto_put_policy = AutoScalingResponse.put_scaling_policy
 _moto_create_lt_version = LaunchTemplates.create_launch_template_version
+_moto_create_lt = LaunchTemplates.create_launch_template
 
 
 def _deregister_gone(group, before):
@@ -543,6 +548,18 @@ def _put_policy(self):
     result = _moto_put_policy(self)
     if "PolicyArn" in result.result:
         result.result["PolicyARN"] = result.result.pop("PolicyArn")
+    return result
+
+
+def _create_lt(self):
+    result = _moto_create_lt(self)
+    template = self.ec2_backend.get_launch_template(result.result["LaunchTemplate"]["LaunchTemplateId"])
+    data = template.versions[0].data
+    specs = [t for t in data.get("TagSpecifications", []) if t.get("ResourceType") != "launch-template"]
+    if specs:
+        data["TagSpecifications"] = specs
+    else:
+        data.pop("TagSpecifications", None)
     return result
 
 
@@ -680,6 +697,7 @@ AutoScalingBackend.detach_instances = _detach
 AutoScalingBackend.set_desired_capacity = _backend_set_desired
 AutoScalingResponse.put_scaling_policy = _put_policy
 LaunchTemplates.create_launch_template_version = _create_lt_version
+LaunchTemplates.create_launch_template = _create_lt
 InstanceBackend.run_instances = _run_instances
 Instance.terminate = _terminate
 CloudWatchResponse.put_composite_alarm = _put_composite_alarm
