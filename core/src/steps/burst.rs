@@ -217,3 +217,125 @@ pub struct BurstRun {
     pub cause: Option<String>,
     pub summary: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::tests::{field_names, fill, tasks};
+    use serde_json::{json, Value};
+
+    fn sample(key: &str) -> Value {
+        match key {
+            "trigger" => json!({"kind": "alarm", "alarm": "ferry-burst-web-out",
+                "at": "2026-11-30T12:00:00Z", "reason": null}),
+            "desired" | "desired_before" | "min" | "max" | "poll_s" | "max_polls" | "drain_s" => {
+                2.into()
+            }
+            "victims" | "victim_targets" | "instances" => json!(["i-1"]),
+            "any" => true.into(),
+            "error" => json!({"Error": "NotFound", "Cause": "x"}),
+            _ => "x".into(),
+        }
+    }
+
+    fn definition(name: &str) -> Value {
+        let text = match name {
+            "burst" => include_str!("../../../statemachines/burst.asl.json"),
+            "scale-in" => include_str!("../../../statemachines/scale-in.asl.json"),
+            _ => include_str!("../../../statemachines/build-image.asl.json"),
+        };
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// The fields a state's ResultSelector keeps, sorted.
+    fn kept(def: &Value, state: &str) -> Vec<String> {
+        let mut k: Vec<String> = def["States"][state]["ResultSelector"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{state} keeps nothing"))
+            .keys()
+            .map(|k| k.trim_end_matches(".$").to_string())
+            .collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn every_burst_step_reads_as_its_request_and_keeps_its_answer() {
+        let mut seen = Vec::new();
+        for name in ["burst", "scale-in", "build-image"] {
+            let def = definition(name);
+            let mut all = Vec::new();
+            tasks(&def, &mut all);
+            for (state, t) in all {
+                let fn_arn = t["Parameters"]["FunctionName"].as_str().unwrap_or("");
+                if !fn_arn.contains("BurstFunctionArn") {
+                    continue;
+                }
+                let v = fill(&t["Parameters"]["Payload"], &sample);
+                let action = v["action"].as_str().unwrap().to_string();
+                serde_json::from_value::<BurstRequest>(v)
+                    .unwrap_or_else(|e| panic!("{name}/{state}: {e}"));
+                seen.push(action);
+            }
+        }
+        for a in [
+            "burst_begin",
+            "use_newest_image",
+            "raise",
+            "check_capacity",
+            "scale_in_begin",
+            "drain",
+            "lower",
+            "check_gone",
+            "finish",
+            "fail",
+            "roll",
+        ] {
+            assert!(seen.iter().any(|x| x == a), "{a} is never called");
+        }
+        let plan = BurstPlan {
+            run_id: "r".into(),
+            tier: "web".into(),
+            started: "t".into(),
+            image_id: "ami".into(),
+            point: "p".into(),
+            desired_before: 0,
+            desired: 2,
+            max: 2,
+            poll_s: 1,
+            max_polls: 9,
+        };
+        assert_eq!(
+            kept(&definition("burst"), "TakeTierLock"),
+            field_names(&plan)
+        );
+        let plan = ScaleInPlan {
+            run_id: "r".into(),
+            tier: "web".into(),
+            started: "t".into(),
+            desired_before: 2,
+            min: 0,
+            victims: vec![],
+            victim_targets: vec![],
+            any: true,
+            drain_s: 2,
+            poll_s: 1,
+            max_polls: 9,
+        };
+        assert_eq!(
+            kept(&definition("scale-in"), "TakeTierLock"),
+            field_names(&plan)
+        );
+        // Each run's input is what its first state reads.
+        let input = BurstInput {
+            tier: "web".into(),
+            trigger: serde_json::from_value(sample("trigger")).unwrap(),
+        };
+        for name in ["burst", "scale-in"] {
+            let payload = &definition(name)["States"]["TakeTierLock"]["Parameters"]["Payload"];
+            for k in field_names(&input) {
+                assert_eq!(payload[format!("{k}.$")], format!("$.{k}"), "{name}: {k}");
+            }
+        }
+    }
+}

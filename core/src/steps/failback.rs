@@ -325,6 +325,7 @@ pub fn orders(boot_order: Vec<TierHome>) -> (Vec<HostHome>, Vec<TierHome>, Vec<T
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::steps::tests::{fill, tasks};
 
     fn host(h: &str, t: &str) -> HostHome {
         HostHome {
@@ -371,38 +372,12 @@ mod tests {
         }
     }
 
-    /// `v` with every `key.$` path replaced by a sample value, at any depth.
-    fn fill(v: &serde_json::Value) -> serde_json::Value {
-        match v {
-            serde_json::Value::Object(m) => serde_json::Value::Object(
-                m.iter()
-                    .map(|(k, v)| match k.strip_suffix(".$") {
-                        Some(k) => (k.to_string(), sample(k)),
-                        None => (k.clone(), fill(v)),
-                    })
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-
-    /// Every Task state's parameters, in the definition and its Maps' iterations.
-    fn tasks(v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
-        for (name, s) in v["States"].as_object().into_iter().flatten() {
-            if s["Type"] == "Task" {
-                out.push((name.clone(), s.clone()));
-            }
-            if s["ItemProcessor"].is_object() {
-                tasks(&s["ItemProcessor"], out);
-            }
-        }
-    }
-
     #[test]
     fn every_step_of_the_definition_reads_as_its_request() {
         let def = definition();
         let mut all = Vec::new();
         tasks(&def, &mut all);
+        let fill = |v: &serde_json::Value| fill(v, &sample);
         let mut seen = Vec::new();
         for (state, t) in all {
             let params = &t["Parameters"];

@@ -56,6 +56,36 @@ mod tests {
         keys
     }
 
+    /// `v` with every `key.$` path replaced by a sample value, at any depth.
+    pub(super) fn fill(
+        v: &serde_json::Value,
+        sample: &dyn Fn(&str) -> serde_json::Value,
+    ) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => serde_json::Value::Object(
+                m.iter()
+                    .map(|(k, v)| match k.strip_suffix(".$") {
+                        Some(k) => (k.to_string(), sample(k)),
+                        None => (k.clone(), fill(v, sample)),
+                    })
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Every Task state's parameters, in the definition and its Maps' iterations.
+    pub(super) fn tasks(v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+        for (name, s) in v["States"].as_object().into_iter().flatten() {
+            if s["Type"] == "Task" {
+                out.push((name.clone(), s.clone()));
+            }
+            if s["ItemProcessor"].is_object() {
+                tasks(&s["ItemProcessor"], out);
+            }
+        }
+    }
+
     /// A record's field names as it serialises, sorted.
     pub(super) fn field_names(v: &impl Serialize) -> Vec<String> {
         let mut keys: Vec<String> = serde_json::to_value(v)
@@ -181,6 +211,8 @@ mod tests {
             include_str!("../../../statemachines/build-image.asl.json"),
             include_str!("../../../statemachines/failover.asl.json"),
             include_str!("../../../statemachines/failback.asl.json"),
+            include_str!("../../../statemachines/burst.asl.json"),
+            include_str!("../../../statemachines/scale-in.asl.json"),
         ] {
             let v: serde_json::Value = serde_json::from_str(def).unwrap();
             let mut all = Vec::new();
@@ -192,8 +224,13 @@ mod tests {
                     .iter()
                     .filter(|(_, s)| {
                         s["Choices"].as_array().into_iter().flatten().any(|c| {
-                            (c.get("NumericGreaterThan").is_some()
-                                || c.get("NumericGreaterThanPath").is_some())
+                            [
+                                "NumericGreaterThan",
+                                "NumericGreaterThanPath",
+                                "NumericGreaterThanEqualsPath",
+                            ]
+                            .iter()
+                            .any(|k| c.get(*k).is_some())
                                 && c["Variable"]
                                     .as_str()
                                     .is_some_and(|p| p.starts_with("$.polls"))

@@ -222,7 +222,12 @@ fn burst_web_tier_bursts_on_load_and_scales_in_when_it_falls() -> Result<()> {
     set_alarm(bed.moto(), OUT, "OK", "test: Load 0 < 5")?;
     set_alarm(bed.moto(), IN, "ALARM", "test: Load 0 < 1 for 1 period")?;
     let scale_in = nth_run(&bed, SCALE_IN_SM, "scale-in-web-", 1)?;
-    assert_eq!(scale_in["status"], "SUCCEEDED", "{}", explain(&bed, &scale_in));
+    assert_eq!(
+        scale_in["status"],
+        "SUCCEEDED",
+        "{}",
+        explain(&bed, &scale_in)
+    );
     assert!(in_service(&bed)?.is_empty());
     assert_eq!(bed.group()?["DesiredCapacity"], 0);
     assert!(described(&bed, &ids)?
