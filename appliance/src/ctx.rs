@@ -23,6 +23,7 @@ pub struct Aws {
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
     /// The records table, when `[aws] table` is set.
     pub table: Option<Table>,
 }
@@ -100,6 +101,7 @@ impl Ctx {
                     cloudwatch: ferry_aws::clients::cloudwatch(cfg),
                     autoscaling: ferry_aws::clients::autoscaling(cfg),
                     elbv2: ferry_aws::clients::elbv2(cfg),
+                    route53: ferry_aws::clients::route53(cfg),
                     table: aws
                         .table
                         .clone()

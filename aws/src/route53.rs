@@ -100,3 +100,108 @@ pub async fn values(
                 .collect()
         }))
 }
+
+/// One weighted record set: its weight and addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Weighted {
+    pub weight: i64,
+    pub ttl: i64,
+    pub values: Vec<String>,
+}
+
+fn weighted_set(name: &str, set_id: &str, w: &Weighted) -> Result<ResourceRecordSet, CallError> {
+    let mut set = ResourceRecordSet::builder()
+        .name(fqdn(name))
+        .r#type(RrType::A)
+        .set_identifier(set_id)
+        .weight(w.weight)
+        .ttl(w.ttl);
+    for v in &w.values {
+        set = set.resource_records(
+            ResourceRecord::builder()
+                .value(v)
+                .build()
+                .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?,
+        );
+    }
+    set.build()
+        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))
+}
+
+/// The weighted A record set `name`/`set_id` of `zone_id`, if there is one.
+pub async fn weighted(
+    client: &Client,
+    zone_id: &str,
+    name: &str,
+    set_id: &str,
+) -> Result<Option<Weighted>, CallError> {
+    let name = fqdn(name);
+    let out = client
+        .list_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .start_record_name(&name)
+        .start_record_type(RrType::A)
+        .send()
+        .await
+        .map_err(|e| {
+            CallError::new(
+                "ListResourceRecordSets",
+                format!("{name} in zone {zone_id}"),
+                &e,
+            )
+        })?;
+    Ok(out
+        .resource_record_sets()
+        .iter()
+        .find(|s| {
+            s.name() == name && s.r#type() == &RrType::A && s.set_identifier() == Some(set_id)
+        })
+        .map(|s| Weighted {
+            weight: s.weight().unwrap_or(0),
+            ttl: s.ttl().unwrap_or(0),
+            values: s
+                .resource_records()
+                .iter()
+                .map(|r| r.value().to_string())
+                .collect(),
+        }))
+}
+
+/// UPSERTs (or DELETEs: `w` must then be the set as it stands) one weighted set.
+pub async fn change_weighted(
+    client: &Client,
+    zone_id: &str,
+    name: &str,
+    set_id: &str,
+    w: &Weighted,
+    delete: bool,
+) -> Result<(), CallError> {
+    let change = Change::builder()
+        .action(if delete {
+            ChangeAction::Delete
+        } else {
+            ChangeAction::Upsert
+        })
+        .resource_record_set(weighted_set(name, set_id, w)?)
+        .build()
+        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
+    let batch = ChangeBatch::builder()
+        .comment(format!("Ferry burst: {set_id}"))
+        .changes(change)
+        .build()
+        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
+    client
+        .change_resource_record_sets()
+        .hosted_zone_id(zone_id)
+        .change_batch(batch)
+        .send()
+        .await
+        .map_err(|e| {
+            CallError::new(
+                "ChangeResourceRecordSets",
+                format!("{name} ({set_id}) in zone {zone_id}"),
+                &e,
+            )
+        })?;
+    Ok(())
+}

@@ -90,10 +90,17 @@ pub struct BurstTier {
     pub auto_scaling_group: String,
     pub template: TemplateSpec,
     pub subnets: Vec<String>,
-    pub target_group_arn: String,
+    /// The hybrid target group, where the tier has a load balancer in AWS.
+    #[serde(default)]
+    pub target_group_arn: Option<String>,
     /// `ip` (on-prem servers and AWS instances by address: Ferry registers the
-    /// instances) or `instance` (the Auto Scaling group registers them).
+    /// instances) or `instance` (the Auto Scaling group registers them); empty
+    /// without a target group.
+    #[serde(default)]
     pub target_type: String,
+    /// Weighted DNS records, where there is no load balancer in AWS.
+    #[serde(default)]
+    pub dns: Option<WeightedDns>,
     /// The service port the targets are registered on.
     pub port: u16,
     /// The on-prem servers' addresses, registered as IP targets.
@@ -179,6 +186,22 @@ impl BurstAlarms<'_> {
     }
 }
 
+/// A tier's traffic split by Route 53 weighted records: one record set of the on-prem
+/// servers ([`ONPREM_SET`]), and one of the burst instances ([`AWS_SET`]) that exists
+/// only while the tier has instances in AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WeightedDns {
+    pub zone: String,
+    pub name: String,
+    pub ttl: u32,
+    pub onprem_weight: u32,
+    pub aws_weight: u32,
+}
+
+/// Set identifiers of the weighted record sets.
+pub const ONPREM_SET: &str = "ferry-onprem";
+pub const AWS_SET: &str = "ferry-aws";
+
 /// The desired capacity a burst sets: at least `burst_capacity`, never below what is
 /// already asked (target tracking may have gone higher), never above `max`. A second
 /// alarm during a burst therefore adds nothing.
@@ -209,8 +232,9 @@ impl GroupInstance {
 /// The target id an instance is registered with in the tier's target group.
 pub fn target_id(tier: &BurstTier, i: &GroupInstance) -> Option<String> {
     match tier.target_type.as_str() {
-        "ip" => i.private_ip.clone(),
-        _ => Some(i.instance_id.clone()),
+        "instance" => Some(i.instance_id.clone()),
+        // An IP target, or an address in the weighted record.
+        _ => i.private_ip.clone(),
     }
 }
 
@@ -325,8 +349,9 @@ mod tests {
                 instance_profile: None,
             },
             subnets: vec!["subnet-1".into()],
-            target_group_arn: "arn:tg".into(),
+            target_group_arn: Some("arn:tg".into()),
             target_type: "ip".into(),
+            dns: None,
             port: 80,
             onprem: vec!["10.0.0.1".into(), "10.0.0.2".into()],
             min: 0,

@@ -27,6 +27,8 @@ pub struct BurstBed {
     pub services: Vec<Service>,
     pub subnet: String,
     pub target_group: String,
+    /// The hosted zone of the tier's weighted records (a bed made with DNS).
+    pub zone: Option<String>,
     /// The on-prem servers' addresses (their targets).
     pub onprem: Vec<String>,
 }
@@ -57,6 +59,16 @@ impl Clients {
 impl BurstBed {
     /// The bed, with `extra` added to the tier's `[[burst]]`.
     pub fn new(extra: &str) -> Result<Self> {
+        Self::make(extra, false)
+    }
+
+    /// The bed with no load balancer: the tier shares `www.shop.example.` by Route 53
+    /// weighted records instead (the target group exists but the tier does not use it).
+    pub fn with_dns(extra: &str) -> Result<Self> {
+        Self::make(extra, true)
+    }
+
+    fn make(extra: &str, dns: bool) -> Result<Self> {
         let mut stack = Stack::new()?.with_cloud()?;
         for (i, h) in HOSTS.iter().enumerate() {
             let idx = stack.add_host(h, None)?;
@@ -111,12 +123,20 @@ impl BurstBed {
             "--attributes",
             "Key=deregistration_delay.timeout_seconds,Value=2",
         ])?;
+        let (traffic, zone) = match dns {
+            false => (format!("target_group = \"{target_group}\"\n"), None),
+            true => (String::new(), Some(moto.hosted_zone("shop.example.")?)),
+        };
+        let dns_table = match &zone {
+            Some(z) => format!("\n[burst.dns]\nzone = \"{z}\"\nname = \"www.shop.example.\"\nttl = 2\nonprem_weight = 100\naws_weight = 50\n"),
+            None => String::new(),
+        };
         let tail = format!(
             "\n[[burst]]\ntier = \"{TIER}\"\nhosts = [\"web1\", \"web2\"]\ngolden = \"web1\"\n\
-             target_group = \"{target_group}\"\nport = {port}\nsubnets = [\"{subnet}\"]\n\
+             {traffic}port = {port}\nsubnets = [\"{subnet}\"]\n\
              instance_type = \"t3.small\"\nmax = 2\nload = \"connections\"\nburst_above = 5\n\
              scale_in_below = 1\nperiod = \"10s\"\nsample_every = \"1s\"\nburst_periods = 1\n\
-             scale_in_periods = 1\npoll = \"1s\"\nburst_timeout = \"1m\"\n{extra}\n"
+             scale_in_periods = 1\npoll = \"1s\"\nburst_timeout = \"1m\"\n{extra}\n{dns_table}"
         );
         let ferry = stack.ferry_protecting(&entries, &tail)?;
         Ok(BurstBed {
@@ -126,6 +146,7 @@ impl BurstBed {
             services,
             subnet,
             target_group,
+            zone,
             onprem,
         })
     }
@@ -213,5 +234,40 @@ impl BurstBed {
             "Maximum",
             window,
         )
+    }
+}
+
+impl BurstBed {
+    /// The weighted A record sets of `www.shop.example.`: (set id, weight, addresses).
+    pub fn weighted_records(&self) -> Result<Vec<(String, i64, Vec<String>)>> {
+        let zone = self.zone.as_deref().context("a bed without DNS")?;
+        let sets = self.moto().aws(&[
+            "route53",
+            "list-resource-record-sets",
+            "--hosted-zone-id",
+            zone,
+        ])?;
+        let mut out: Vec<(String, i64, Vec<String>)> = sets["ResourceRecordSets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["Name"] == "www.shop.example." && s["Type"] == "A")
+            .map(|s| {
+                let mut v: Vec<String> = s["ResourceRecords"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["Value"].as_str().map(str::to_string))
+                    .collect();
+                v.sort();
+                (
+                    s["SetIdentifier"].as_str().unwrap_or_default().to_string(),
+                    s["Weight"].as_i64().unwrap_or(-1),
+                    v,
+                )
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use ferry_core::burst::{resource_name, BurstTier, TemplateSpec};
+use ferry_core::burst::{resource_name, BurstTier, TemplateSpec, WeightedDns};
 use serde::Deserialize;
 
 /// How the tier's on-prem load is measured, on each of its hosts, over SSH with stock
@@ -44,7 +44,10 @@ pub struct BurstConfig {
     pub golden: Option<String>,
     /// The hybrid target group (IP targets: the on-prem servers and the AWS
     /// instances), or an instance target group (the Auto Scaling group registers).
-    pub target_group: String,
+    pub target_group: Option<String>,
+    /// Route 53 weighted records, where there is no load balancer in AWS (either or
+    /// both of `target_group` and `dns`).
+    pub dns: Option<DnsConfig>,
     /// The service port targets are registered on (and connections counted on).
     pub port: u16,
     /// The on-prem servers' addresses in the target group (default: each host's SSH
@@ -90,6 +93,30 @@ pub struct BurstConfig {
     pub poll: Option<Duration>,
     #[serde(default, deserialize_with = "duration")]
     pub burst_timeout: Option<Duration>,
+}
+
+/// `[burst.dns]`: the tier's name, split between the on-prem servers and the AWS
+/// instances by weight.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// The hosted zone id.
+    pub zone: String,
+    pub name: String,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    #[serde(default = "default_weight")]
+    pub onprem_weight: u32,
+    #[serde(default = "default_weight")]
+    pub aws_weight: u32,
+}
+
+fn default_ttl() -> u32 {
+    60
+}
+
+fn default_weight() -> u32 {
+    100
 }
 
 /// The instance type when neither the tier nor discovery names one.
@@ -140,8 +167,19 @@ impl BurstConfig {
                 bail!("burst tier {t}: host {h} is not a [[host]] of the config");
             }
         }
-        if !self.target_group.starts_with("arn:") || !self.target_group.contains(":targetgroup/") {
-            bail!("burst tier {t}: `target_group` must be a target group ARN");
+        match (&self.target_group, &self.dns) {
+            (None, None) => {
+                bail!("burst tier {t}: no traffic to share: set `target_group` or [burst.dns]")
+            }
+            (Some(tg), _) if !tg.starts_with("arn:") || !tg.contains(":targetgroup/") => {
+                bail!("burst tier {t}: `target_group` must be a target group ARN")
+            }
+            (_, Some(d)) if d.zone.is_empty() || d.name.is_empty() || d.aws_weight == 0 => {
+                bail!(
+                    "burst tier {t}: [burst.dns] needs `zone`, `name` and an `aws_weight` above 0"
+                )
+            }
+            _ => {}
         }
         if self.subnets.is_empty() {
             bail!("burst tier {t}: `subnets` names no subnet to launch into");
@@ -194,7 +232,7 @@ impl BurstConfig {
 
     /// The record the burst function reads. `addresses` are the on-prem servers'
     /// target addresses, `sized` the golden host's discovered instance type, `tg_type`
-    /// the target group's type.
+    /// the target group's type (empty without one).
     pub fn record(
         &self,
         addresses: Vec<String>,
@@ -224,6 +262,13 @@ impl BurstConfig {
             subnets: self.subnets.clone(),
             target_group_arn: self.target_group.clone(),
             target_type: tg_type.to_string(),
+            dns: self.dns.as_ref().map(|d| WeightedDns {
+                zone: d.zone.clone(),
+                name: d.name.clone(),
+                ttl: d.ttl,
+                onprem_weight: d.onprem_weight,
+                aws_weight: d.aws_weight,
+            }),
             port: self.port,
             onprem: addresses,
             min: self.min,
@@ -309,5 +354,23 @@ scale_in_below = 10
             .unwrap_err()
             .to_string()
             .contains("scale_in_below"));
+        c.scale_in_below = 1.0;
+        c.target_group = None;
+        assert!(c
+            .check(&["web1", "web2"])
+            .unwrap_err()
+            .to_string()
+            .contains("[burst.dns]"));
+    }
+
+    #[test]
+    fn weighted_dns_instead_of_a_target_group() {
+        let mut d = parse("[dns]\nzone = \"Z1\"\nname = \"www.shop.example.\"");
+        d.target_group = None;
+        d.check(&["web1", "web2"]).unwrap();
+        let r = d.record(vec!["10.0.0.1".into()], None, "");
+        assert_eq!(r.target_group_arn, None);
+        let dns = r.dns.unwrap();
+        assert_eq!((dns.ttl, dns.onprem_weight, dns.aws_weight), (60, 100, 100));
     }
 }

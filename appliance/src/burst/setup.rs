@@ -1,16 +1,17 @@
 //! `ferry burst setup TIER`: everything a burst needs in AWS, made to match the config,
 //! saying what changed; a second run with the same config changes nothing.
 //!
-//! In order, each checked before anything is written: the target group exists; the
-//! golden host has a built image. Then: the launch template (a new version, written in
+//! In order, each checked before anything is written: the target group exists (when
+//! the tier has one); the golden host has a built image. Then: the launch template (a new version, written in
 //! full, when the image or the spec differs), the Auto Scaling group (min capacity,
 //! `$Latest` of the template, the target group attached when it takes instances), the
 //! target-tracking policy (scale-out only), the on-prem servers registered as IP
-//! targets, the two alarms, and the tier's record for the burst function.
+//! targets and/or their weighted record set, the two alarms, and the tier's record for
+//! the burst function.
 
 use anyhow::{bail, Context, Result};
-use ferry_aws::{autoscaling, cloudwatch, elbv2, launch_template};
-use ferry_core::burst::{BurstAlarms, BurstTier, TIER_TAG};
+use ferry_aws::{autoscaling, cloudwatch, elbv2, launch_template, route53};
+use ferry_core::burst::{BurstAlarms, BurstTier, ONPREM_SET, TIER_TAG};
 use ferry_core::keys::{self, kinds};
 use ferry_core::records::PointRecord;
 use serde::Serialize;
@@ -26,7 +27,9 @@ pub struct SetUp {
     pub point: String,
     pub launch_template: String,
     pub auto_scaling_group: String,
-    pub target_group: String,
+    pub target_group: Option<String>,
+    /// The weighted record's name, where the tier shares traffic by DNS.
+    pub dns: Option<String>,
     /// One line per change; empty when everything already matched.
     pub changes: Vec<String>,
 }
@@ -78,14 +81,15 @@ pub async fn setup(ctx: &Ctx, c: &BurstConfig) -> Result<SetUp> {
         .context("ferry burst setup records the tier in DynamoDB: set [aws] table")?;
     let aws = ctx.aws().await;
     let t = &c.tier;
-    let Some((tg_type, _)) = elbv2::describe(&aws.elbv2, &c.target_group)
-        .await
-        .with_context(|| format!("burst tier {t}: reading target group {}", c.target_group))?
-    else {
-        bail!(
-            "burst tier {t}: target group {} does not exist: nothing was changed",
-            c.target_group
-        );
+    let tg_type = match &c.target_group {
+        None => String::new(),
+        Some(arn) => match elbv2::describe(&aws.elbv2, arn)
+            .await
+            .with_context(|| format!("burst tier {t}: reading target group {arn}"))?
+        {
+            Some((kind, _)) => kind,
+            None => bail!("burst tier {t}: target group {arn} does not exist: nothing was changed"),
+        },
     };
     let Some((point, image_id)) = newest_image(&table, c.golden()).await? else {
         bail!(
@@ -132,8 +136,8 @@ pub async fn setup(ctx: &Ctx, c: &BurstConfig) -> Result<SetUp> {
         min: record.min,
         max: record.max,
         subnets: record.subnets.clone(),
-        target_groups: match tg_type.as_str() {
-            "instance" => vec![record.target_group_arn.clone()],
+        target_groups: match (tg_type.as_str(), &record.target_group_arn) {
+            ("instance", Some(arn)) => vec![arn.clone()],
             _ => Vec::new(),
         },
         cooldown_s: record.cooldown_s,
@@ -195,8 +199,8 @@ pub async fn setup(ctx: &Ctx, c: &BurstConfig) -> Result<SetUp> {
     }
 
     // The on-prem servers as IP targets.
-    if tg_type == "ip" {
-        let registered = elbv2::registered(&aws.elbv2, &record.target_group_arn).await?;
+    if let (Some(arn), "ip") = (&record.target_group_arn, tg_type.as_str()) {
+        let registered = elbv2::registered(&aws.elbv2, arn).await?;
         let missing: Vec<String> = record
             .onprem
             .iter()
@@ -204,16 +208,31 @@ pub async fn setup(ctx: &Ctx, c: &BurstConfig) -> Result<SetUp> {
             .cloned()
             .collect();
         if !missing.is_empty() {
-            elbv2::register(
-                &aws.elbv2,
-                &record.target_group_arn,
-                &missing,
-                Some(record.port),
-            )
-            .await?;
+            elbv2::register(&aws.elbv2, arn, &missing, Some(record.port)).await?;
             changes.push(format!(
                 "on-prem targets registered: {}",
                 missing.join(", ")
+            ));
+        }
+    }
+    // The on-prem servers' weighted record set.
+    if let Some(d) = &record.dns {
+        let mut values = record.onprem.clone();
+        values.sort();
+        let want = route53::Weighted {
+            weight: d.onprem_weight as i64,
+            ttl: d.ttl as i64,
+            values,
+        };
+        let have = route53::weighted(&aws.route53, &d.zone, &d.name, ONPREM_SET).await?;
+        if have.as_ref() != Some(&want) {
+            route53::change_weighted(&aws.route53, &d.zone, &d.name, ONPREM_SET, &want, false)
+                .await?;
+            changes.push(format!(
+                "weighted record {} ({ONPREM_SET}, weight {}): {}",
+                d.name,
+                d.onprem_weight,
+                want.values.join(", ")
             ));
         }
     }
@@ -265,6 +284,7 @@ pub async fn setup(ctx: &Ctx, c: &BurstConfig) -> Result<SetUp> {
         launch_template: lt.clone(),
         auto_scaling_group: spec.name,
         target_group: record.target_group_arn,
+        dns: record.dns.map(|d| d.name),
         changes,
     })
 }

@@ -3,8 +3,8 @@
 //! built one, and the last runs.
 
 use anyhow::{Context, Result};
-use ferry_aws::{autoscaling, cloudwatch, elbv2, launch_template};
-use ferry_core::burst::{burst_alarm_name, scale_in_alarm_name, BurstTier};
+use ferry_aws::{autoscaling, cloudwatch, elbv2, launch_template, route53};
+use ferry_core::burst::{burst_alarm_name, scale_in_alarm_name, BurstTier, AWS_SET, ONPREM_SET};
 use ferry_core::keys;
 use ferry_core::steps::burst::BurstRun;
 use serde::Serialize;
@@ -39,7 +39,18 @@ pub struct TierStatus {
     pub newest_point: Option<String>,
     /// Whether a lock is held (a burst or scale-in running), by which run.
     pub running: Option<String>,
+    /// The weighted records' addresses, where the tier shares traffic by DNS.
+    pub dns: Option<DnsStatus>,
+    /// What a burst would fail on now (a target group gone).
+    pub problems: Vec<String>,
     pub runs: Vec<BurstRun>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsStatus {
+    pub name: String,
+    pub onprem: Vec<String>,
+    pub aws: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,9 +63,32 @@ async fn tier_status(ctx: &Ctx, tier: &BurstTier) -> Result<TierStatus> {
     let table = ctx.aws_table().await.context("no [aws] table")?;
     let t = &tier.tier;
     let group = autoscaling::group(&aws.autoscaling, &tier.auto_scaling_group).await?;
-    let health = elbv2::health(&aws.elbv2, &tier.target_group_arn)
-        .await
-        .unwrap_or_default();
+    let mut problems = Vec::new();
+    let health = match &tier.target_group_arn {
+        Some(arn) => match elbv2::health(&aws.elbv2, arn).await {
+            Ok(h) => h,
+            Err(e) if e.failure.is_not_found() => {
+                problems.push(format!("target group {arn} does not exist"));
+                Vec::new()
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => Vec::new(),
+    };
+    let dns = match &tier.dns {
+        Some(d) => Some(DnsStatus {
+            name: d.name.clone(),
+            onprem: route53::weighted(&aws.route53, &d.zone, &d.name, ONPREM_SET)
+                .await?
+                .map(|w| w.values)
+                .unwrap_or_default(),
+            aws: route53::weighted(&aws.route53, &d.zone, &d.name, AWS_SET)
+                .await?
+                .map(|w| w.values)
+                .unwrap_or_default(),
+        }),
+        None => None,
+    };
     let onprem: Vec<_> = health
         .iter()
         .filter(|h| tier.onprem.contains(&h.id))
@@ -98,6 +132,8 @@ async fn tier_status(ctx: &Ctx, tier: &BurstTier) -> Result<TierStatus> {
         newest_image: newest.as_ref().map(|n| n.1.clone()),
         newest_point: newest.map(|n| n.0),
         running: lock.map(|l| l.holder),
+        dns,
+        problems,
         runs,
     })
 }

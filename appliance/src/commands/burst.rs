@@ -58,13 +58,14 @@ impl Report for BurstReport {
             BurstReport::SetUp(s) => {
                 writeln!(
                     out,
-                    "tier {}: {} from {} (point {}), group {}, target group {}",
+                    "tier {}: {} from {} (point {}), group {}, target group {}, weighted record {}",
                     s.tier,
                     s.launch_template,
                     s.image_id,
                     s.point,
                     s.auto_scaling_group,
-                    s.target_group
+                    s.target_group.as_deref().unwrap_or("-"),
+                    s.dns.as_deref().unwrap_or("-")
                 )?;
                 if s.changes.is_empty() {
                     writeln!(out, "  nothing changed")?;
@@ -101,6 +102,22 @@ impl Report for BurstReport {
                             ""
                         }
                     )?;
+                    if let Some(d) = &t.dns {
+                        writeln!(
+                            out,
+                            "  {}: on-prem {} / AWS {}",
+                            d.name,
+                            d.onprem.join(", "),
+                            if d.aws.is_empty() {
+                                "-".to_string()
+                            } else {
+                                d.aws.join(", ")
+                            }
+                        )?;
+                    }
+                    for p in &t.problems {
+                        writeln!(out, "  problem: {p}")?;
+                    }
                     if let Some(r) = &t.running {
                         writeln!(out, "  running: {r}")?;
                     }

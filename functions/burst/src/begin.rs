@@ -3,16 +3,16 @@
 //! kind is waited for), then check everything the run needs before it changes
 //! anything, and plan.
 
+use ferry_aws::autoscaling;
 use ferry_aws::lock::LockError;
-use ferry_aws::{autoscaling, elbv2};
-use ferry_core::burst::{burst_desired, scale_in_victims, target_id, BurstTier, RunKind};
+use ferry_core::burst::{burst_desired, scale_in_victims, BurstTier, RunKind};
 use ferry_core::steps::burst::{BeginRequest, BurstPlan, ScaleInPlan};
 use ferry_core::steps::errors;
 use ferry_core::steps::failover::rfc3339;
 use ferry_fn::StepError;
 use time::OffsetDateTime;
 
-use crate::{capacity, image, Burst};
+use crate::{capacity, image, traffic, Burst};
 
 async fn lock(b: &Burst, req: &BeginRequest, kind: RunKind) -> Result<(), StepError> {
     match b
@@ -49,18 +49,6 @@ fn not_found(what: String) -> StepError {
     StepError::named(errors::NOT_FOUND, format!("{what}: nothing was changed"))
 }
 
-/// The target group's type and deregistration delay, or why the run cannot go on.
-pub async fn target_group(b: &Burst, tier: &BurstTier) -> Result<(String, u32), StepError> {
-    elbv2::describe(&b.elbv2, &tier.target_group_arn)
-        .await?
-        .ok_or_else(|| {
-            not_found(format!(
-                "target group {} of tier {} does not exist",
-                tier.target_group_arn, tier.tier
-            ))
-        })
-}
-
 pub async fn group(b: &Burst, tier: &BurstTier) -> Result<autoscaling::Group, StepError> {
     autoscaling::group(&b.autoscaling, &tier.auto_scaling_group)
         .await?
@@ -84,7 +72,7 @@ pub async fn burst(b: &Burst, req: BeginRequest) -> Result<BurstPlan, StepError>
             ),
         )
     })?;
-    target_group(b, &tier).await?;
+    traffic::target_group_delay(b, &tier).await?;
     if ferry_aws::launch_template::latest(&b.ec2, &tier.launch_template)
         .await?
         .is_none()
@@ -114,11 +102,11 @@ pub async fn burst(b: &Burst, req: BeginRequest) -> Result<BurstPlan, StepError>
 pub async fn scale_in(b: &Burst, req: BeginRequest) -> Result<ScaleInPlan, StepError> {
     let tier = b.tier(&req.tier).await?;
     lock(b, &req, RunKind::ScaleIn).await?;
-    let (_, delay) = target_group(b, &tier).await?;
+    let drain_s = traffic::drain_s(b, &tier).await?;
     let g = group(b, &tier).await?;
     let instances = capacity::with_details(b, &g).await?;
     let victims = scale_in_victims(&instances, tier.min);
-    let victim_targets: Vec<String> = victims.iter().filter_map(|i| target_id(&tier, i)).collect();
+    let victim_targets = traffic::targets_of(&tier, &victims);
     tracing::info!(tier = %tier.tier, run = %req.run_id, victims = victims.len(), "scale-in planned");
     Ok(ScaleInPlan {
         run_id: req.run_id,
@@ -129,7 +117,7 @@ pub async fn scale_in(b: &Burst, req: BeginRequest) -> Result<ScaleInPlan, StepE
         any: !victims.is_empty() || g.desired > tier.min,
         victims: victims.into_iter().map(|i| i.instance_id).collect(),
         victim_targets,
-        drain_s: delay,
+        drain_s,
         poll_s: tier.poll_s,
         max_polls: tier.max_polls,
     })

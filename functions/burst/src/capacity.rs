@@ -1,14 +1,13 @@
-//! A burst's capacity: desired capacity raised (never above the group's max), the
-//! in-service instances registered in an IP target group beside the on-prem servers
-//! (Auto Scaling registers instances only in instance target groups), and the check
-//! that they are all in service and healthy there.
+//! A burst's capacity: desired capacity raised (never above the group's max), and the
+//! check that the instances are in service and admitted to the traffic (see
+//! [`crate::traffic`]).
 
-use ferry_aws::{autoscaling, elbv2, launch_template};
-use ferry_core::burst::{capacity_ready, targets_to_sync, BurstTier, GroupInstance};
+use ferry_aws::{autoscaling, launch_template};
+use ferry_core::burst::GroupInstance;
 use ferry_core::steps::burst::{Capacity, RaiseRequest};
 use ferry_fn::StepError;
 
-use crate::{begin, Burst};
+use crate::{begin, traffic, Burst};
 
 /// The group's instances with their addresses and images.
 pub async fn with_details(
@@ -55,30 +54,11 @@ pub async fn raise(b: &Burst, req: RaiseRequest) -> Result<Capacity, StepError> 
     })
 }
 
-/// Registers in-service instances missing from an IP target group and removes targets
-/// of instances that are gone (never an on-prem server). Returns what was registered.
-pub async fn sync_targets(
-    b: &Burst,
-    tier: &BurstTier,
-    instances: &[GroupInstance],
-) -> Result<Vec<String>, StepError> {
-    if tier.target_type != "ip" {
-        return Ok(Vec::new());
-    }
-    let registered = elbv2::health(&b.elbv2, &tier.target_group_arn).await?;
-    let (add, remove) = targets_to_sync(tier, instances, &registered);
-    elbv2::register(&b.elbv2, &tier.target_group_arn, &add, Some(tier.port)).await?;
-    elbv2::deregister(&b.elbv2, &tier.target_group_arn, &remove, Some(tier.port)).await?;
-    Ok(add)
-}
-
 pub async fn check(b: &Burst, req: RaiseRequest) -> Result<Capacity, StepError> {
     let tier = b.tier(&req.tier).await?;
     let g = begin::group(b, &tier).await?;
     let instances = with_details(b, &g).await?;
-    let registered = sync_targets(b, &tier, &instances).await?;
-    let health = elbv2::health(&b.elbv2, &tier.target_group_arn).await?;
-    let ready = capacity_ready(&tier, &instances, &health, req.desired);
+    let (registered, ready) = traffic::admit(b, &tier, &instances, req.desired).await?;
     Ok(Capacity {
         ready,
         desired: req.desired,

@@ -11,6 +11,8 @@
 //! - [`image`]: the golden host's newest image, written into the launch template.
 //! - [`capacity`]: desired capacity up, the instances registered and checked.
 //! - [`scale_in`]: drain, terminate, check that they are gone.
+//! - [`traffic`]: the target group and the weighted records: instances admitted and
+//!   withdrawn.
 //! - [`finish`]: the run item; the lock released.
 
 pub mod begin;
@@ -19,6 +21,7 @@ pub mod finish;
 pub mod handler;
 pub mod image;
 pub mod scale_in;
+pub mod traffic;
 pub mod trigger;
 
 use ferry_aws::dynamodb::{Table, TableError};
@@ -60,6 +63,7 @@ pub struct Burst {
     pub ec2: aws_sdk_ec2::Client,
     pub sfn: Sfn,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub route53: aws_sdk_route53::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
 }
 
@@ -73,6 +77,7 @@ impl Burst {
             ec2: clients::ec2(cfg),
             sfn: Sfn::new(clients::sfn(cfg)),
             elbv2: clients::elbv2(cfg),
+            route53: clients::route53(cfg),
             autoscaling: clients::autoscaling(cfg),
             settings,
         }

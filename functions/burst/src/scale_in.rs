@@ -1,14 +1,13 @@
-//! A scale-in: drain (the victims' targets deregistered, target tracking's scale-outs
+//! A scale-in: drain (the victims out of the traffic, target tracking's scale-outs
 //! suspended so that nothing launches into a tier being emptied), then terminate them
 //! (each with the group's desired capacity lowered, so none is replaced), then check
 //! that they are gone from the group and the target group.
 
-use ferry_aws::{autoscaling, elbv2};
-use ferry_core::burst::scale_in_left;
+use ferry_aws::autoscaling;
 use ferry_core::steps::burst::{Gone, VictimsRequest};
 use ferry_fn::StepError;
 
-use crate::{begin, Burst};
+use crate::{begin, traffic, Burst};
 
 pub async fn drain(b: &Burst, req: VictimsRequest) -> Result<Gone, StepError> {
     let tier = b.tier(&req.tier).await?;
@@ -20,16 +19,8 @@ pub async fn drain(b: &Burst, req: VictimsRequest) -> Result<Gone, StepError> {
     {
         autoscaling::suspend(&b.autoscaling, &g.name, autoscaling::ALARM_NOTIFICATION).await?;
     }
-    let registered = elbv2::registered(&b.elbv2, &tier.target_group_arn).await?;
-    let present: Vec<String> = req
-        .victim_targets
-        .iter()
-        .filter(|t| registered.contains(t))
-        .cloned()
-        .collect();
-    let port = (tier.target_type == "ip").then_some(tier.port);
-    elbv2::deregister(&b.elbv2, &tier.target_group_arn, &present, port).await?;
-    tracing::warn!(tier = %tier.tier, run = %req.run_id, targets = ?present, "draining");
+    let registered = traffic::withdraw(b, &tier, &req.victim_targets).await?;
+    tracing::warn!(tier = %tier.tier, run = %req.run_id, targets = ?req.victim_targets, "draining");
     Ok(Gone {
         gone: false,
         left: req.victims.clone(),
@@ -65,11 +56,11 @@ pub async fn check_gone(b: &Burst, req: VictimsRequest) -> Result<Gone, StepErro
     let tier = b.tier(&req.tier).await?;
     let g = begin::group(b, &tier).await?;
     // A terminated instance leaves the group's list once it is gone.
-    let health = elbv2::health(&b.elbv2, &tier.target_group_arn).await?;
-    let left = scale_in_left(&req.victims, &g.instances, &health, &req.victim_targets);
+    let (left, targets) =
+        traffic::left(b, &tier, &req.victims, &req.victim_targets, &g.instances).await?;
     Ok(Gone {
         gone: left.is_empty(),
         left,
-        targets: health.into_iter().map(|t| t.id).collect(),
+        targets,
     })
 }

@@ -423,6 +423,7 @@ fn burst_fails_with_its_reason_and_changes_nothing() -> Result<()> {
     let st = bed.ferry.json(&["burst", "status", TIER])?;
     let t = &st["tiers"][0];
     assert!(t["running"].is_null(), "{st}");
+    assert!(t["problems"].to_string().contains("does not exist"), "{st}");
     let errors: Vec<&str> = t["runs"]
         .as_array()
         .into_iter()
@@ -433,5 +434,57 @@ fn burst_fails_with_its_reason_and_changes_nothing() -> Result<()> {
         errors.contains(&"NoImage") && errors.contains(&"NotFound"),
         "{st}"
     );
+    Ok(())
+}
+
+#[test]
+fn burst_by_weighted_dns_where_there_is_no_load_balancer() -> Result<()> {
+    let bed = BurstBed::with_dns("")?;
+    bed.capture_and_build("web1")?;
+    let setup = bed.ferry.json(&["burst", "setup", TIER])?;
+    assert!(
+        setup["changes"]
+            .to_string()
+            .contains("weighted record www.shop.example. (ferry-onprem, weight 100)"),
+        "{setup}"
+    );
+    let mut onprem = bed.onprem.clone();
+    onprem.sort();
+    assert_eq!(
+        bed.weighted_records()?,
+        vec![("ferry-onprem".to_string(), 100, onprem.clone())]
+    );
+    // The target group of the bed is not the tier's: nothing registered there.
+    assert!(bed.targets()?.is_empty());
+
+    set_alarm(bed.moto(), OUT, "ALARM", "test: Load > 5")?;
+    let run = nth_run(&bed, BURST_SM, "burst-web-", 1)?;
+    assert_eq!(run["status"], "SUCCEEDED", "{}", explain(&bed, &run));
+    let ids = in_service(&bed)?;
+    assert_eq!(ids.len(), 2);
+    let mut aws: Vec<String> = described(&bed, &ids)?
+        .into_iter()
+        .map(|(ip, _, _)| ip)
+        .collect();
+    aws.sort();
+    assert_eq!(
+        bed.weighted_records()?,
+        vec![
+            ("ferry-aws".to_string(), 50, aws),
+            ("ferry-onprem".to_string(), 100, onprem.clone())
+        ]
+    );
+
+    set_alarm(bed.moto(), IN, "ALARM", "test: Load < 1")?;
+    let run = nth_run(&bed, SCALE_IN_SM, "scale-in-web-", 1)?;
+    assert_eq!(run["status"], "SUCCEEDED", "{}", explain(&bed, &run));
+    assert!(in_service(&bed)?.is_empty());
+    // The AWS record set went before the instances, and only the on-prem one is left.
+    assert_eq!(
+        bed.weighted_records()?,
+        vec![("ferry-onprem".to_string(), 100, onprem)]
+    );
+    let st = bed.ferry.json(&["burst", "status", TIER])?;
+    assert_eq!(st["tiers"][0]["dns"]["aws"], serde_json::json!([]), "{st}");
     Ok(())
 }
