@@ -72,6 +72,10 @@ CreateLaunchTemplate's own TagSpecifications tag the template; moto also copies 
 into version 1's launch data (as a `launch-template` tag specification, which launch
 data cannot even hold), so version 1 would differ from a later version written with
 the same data. The wrapper keeps them on the template only.
+Auto Scaling sends "EC2 Instance Launch Successful" and "EC2 Instance Terminate
+Successful" events (source `aws.autoscaling`) to EventBridge for every instance a group
+launches or terminates; moto sends none. The wrapper emits them, with the documented
+detail fields, into the default bus, where rules match and deliver them as in 5.
 
 Then it runs moto's own server. It is used by the local stack only; product code never
 depends on it.
@@ -502,6 +506,41 @@ _moto_create_lt_version = LaunchTemplates.create_launch_template_version
 _moto_create_lt = LaunchTemplates.create_launch_template
 
 
+def _instance_event(group, instance_id, launched):
+    backend = group.autoscaling_backend
+    region, account = backend.region_name, backend.account_id
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kind = "Launch" if launched else "Terminate"
+    _publish(account, region, {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": f"EC2 Instance {kind} Successful",
+        "source": "aws.autoscaling",
+        "account": account,
+        "time": now,
+        "region": region,
+        "resources": [group.arn, f"arn:aws:ec2:{region}:{account}:instance/{instance_id}"],
+        "detail": {
+            "StatusCode": "InProgress",
+            "AutoScalingGroupName": group.name,
+            "ActivityId": str(uuid.uuid4()),
+            "EC2InstanceId": instance_id,
+            "Cause": f"Ferry's local stack: an instance {kind.lower()}ed by the group",
+            "StartTime": now,
+            "EndTime": now,
+            "Details": {"Subnet ID": "", "Availability Zone": ""},
+        },
+    })
+
+
+def _events_for(group, before):
+    after = {st.instance.id for st in group.instance_states}
+    for i in sorted(after - before):
+        _instance_event(group, i, True)
+    for i in sorted(before - after):
+        _instance_event(group, i, False)
+
+
 def _deregister_gone(group, before):
     gone = before - {st.instance.id for st in group.instance_states}
     if not gone:
@@ -521,6 +560,7 @@ def _group_set_desired(self, new_capacity):
     before = {st.instance.id for st in self.instance_states}
     _moto_group_set_desired(self, new_capacity)
     _deregister_gone(self, before)
+    _events_for(self, before)
 
 
 def _detach(self, group_name, instance_ids, should_decrement):
@@ -528,6 +568,7 @@ def _detach(self, group_name, instance_ids, should_decrement):
     before = {st.instance.id for st in group.instance_states}
     out = _moto_detach(self, group_name, instance_ids, should_decrement)
     _deregister_gone(group, before)
+    _events_for(group, before)
     return out
 
 

@@ -131,10 +131,15 @@ impl BurstBed {
             Some(z) => format!("\n[burst.dns]\nzone = \"{z}\"\nname = \"www.shop.example.\"\nttl = 2\nonprem_weight = 100\naws_weight = 50\n"),
             None => String::new(),
         };
+        // `max = 2` unless the test gives its own.
+        let max = match extra.contains("max = ") {
+            true => "",
+            false => "max = 2\n",
+        };
         let tail = format!(
             "\n[[burst]]\ntier = \"{TIER}\"\nhosts = [\"web1\", \"web2\"]\ngolden = \"web1\"\n\
              {traffic}port = {port}\nsubnets = [\"{subnet}\"]\n\
-             instance_type = \"t3.small\"\nmax = 2\nload = \"connections\"\nburst_above = 5\n\
+             instance_type = \"t3.small\"\n{max}load = \"connections\"\nburst_above = 5\n\
              scale_in_below = 1\nperiod = \"10s\"\nsample_every = \"1s\"\nburst_periods = 1\n\
              scale_in_periods = 1\npoll = \"1s\"\nburst_timeout = \"1m\"\n{extra}\n{dns_table}"
         );

@@ -1,5 +1,6 @@
 //! What arrives, and where it goes: a step of the burst or scale-in state machine
-//! (`action`), or an alarm state change (the trigger). The answer is the step's output
+//! (`action`), an alarm state change (the trigger), or an Auto Scaling instance event
+//! (the sync). The answer is the step's output
 //! as JSON.
 
 use ferry_core::steps::burst::BurstRequest;
@@ -7,7 +8,7 @@ use ferry_fn::StepError;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{begin, capacity, finish, image, scale_in, trigger, Burst};
+use crate::{begin, capacity, finish, image, scale_in, sync, trigger, Burst};
 
 fn json(v: impl Serialize) -> Result<Value, StepError> {
     serde_json::to_value(v).map_err(|e| StepError::NonRetryable(format!("output: {e}")))
@@ -37,8 +38,13 @@ pub async fn handle(b: &Burst, payload: Value) -> Result<Value, StepError> {
                 .map_err(|e| StepError::NonRetryable(format!("not an alarm event: {e}")))?;
             json(trigger::trigger(b, e).await?)
         }
+        Some("EC2 Instance Launch Successful" | "EC2 Instance Terminate Successful") => {
+            let e: sync::InstanceEvent = serde_json::from_value(payload)
+                .map_err(|e| StepError::NonRetryable(format!("not an instance event: {e}")))?;
+            json(sync::sync(b, e).await?)
+        }
         other => Err(StepError::NonRetryable(format!(
-            "the burst function takes a step (`action`) or an alarm state change, not {}",
+            "the burst function takes a step (`action`), an alarm state change or an Auto Scaling instance event, not {}",
             other.unwrap_or("this")
         ))),
     }

@@ -13,6 +13,8 @@
 //! - [`scale_in`]: drain, terminate, check that they are gone.
 //! - [`traffic`]: the target group and the weighted records: instances admitted and
 //!   withdrawn.
+//! - [`sync`]: Auto Scaling's instance events (target tracking's own launches and
+//!   terminations) -> the traffic in step with the instances.
 //! - [`finish`]: the run item; the lock released.
 
 pub mod begin;
@@ -21,6 +23,7 @@ pub mod finish;
 pub mod handler;
 pub mod image;
 pub mod scale_in;
+pub mod sync;
 pub mod traffic;
 pub mod trigger;
 

@@ -439,7 +439,7 @@ fn burst_fails_with_its_reason_and_changes_nothing() -> Result<()> {
 
 #[test]
 fn burst_by_weighted_dns_where_there_is_no_load_balancer() -> Result<()> {
-    let bed = BurstBed::with_dns("")?;
+    let bed = BurstBed::with_dns("max = 3\nburst_capacity = 2")?;
     bed.capture_and_build("web1")?;
     let setup = bed.ferry.json(&["burst", "setup", TIER])?;
     assert!(
