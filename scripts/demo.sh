@@ -9,6 +9,9 @@
 #   onto web1-origin (the delta restore `ferry failback` is made of); verifies every chunk in the store; migrates web1 to EC2
 #   with the migrate state machine; protects web1 as a one-tier DR group and drills its
 #   failover (launched in the drill subnet, verified, removed, RTO and cost measured);
+#   bursts web1's tier into an Auto Scaling group behind a hybrid target group when its
+#   load alarm fires, and scales it back in when the load falls (`ferry burst setup`,
+#   the daemon publishing the load, the alarms starting the runs);
 #   prints a summary and where to look with the aws CLI.
 # DEMO_IMAGE_MB / DEMO_DATA_MB choose the disk size (default 256 / 150).
 set -euo pipefail
@@ -87,6 +90,88 @@ ferry drill shop --json > "$D/drill.json"
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  " + d["run"]["summary"])' "$D/drill.json"
 echo "== ferry dr status shop"
 ferry dr status shop
+echo "== hybrid burst: web1's tier into AWS when its load alarm fires, and back"
+WEB1_IP=${FERRY_DEMO_ADDR_WEB1%:*}
+WEB_PORT=$(python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$WEB1_IP")
+ferry-tcp-peer --address "$WEB1_IP" --listen "$WEB_PORT" >/dev/null 2>&1 &
+WEB_SERVICE=$!
+TG=$(aws elbv2 create-target-group --name shop-web --protocol HTTP --port "$WEB_PORT" --vpc-id "$VPC" \
+  --target-type ip --query 'TargetGroups[0].TargetGroupArn' --output text)
+aws elbv2 modify-target-group-attributes --target-group-arn "$TG" \
+  --attributes Key=deregistration_delay.timeout_seconds,Value=2 >/dev/null
+cat >> "$FERRY_CONFIG" <<TOML
+
+[[burst]]
+tier = "web"
+hosts = ["web1"]
+target_group = "$TG"
+port = $WEB_PORT
+subnets = ["$SUBNET"]
+instance_type = "t3.small"
+max = 2
+load = "connections"
+burst_above = 5
+scale_in_below = 1
+period = "10s"
+sample_every = "2s"
+burst_periods = 1
+scale_in_periods = 1
+poll = "1s"
+TOML
+echo "== ferry burst setup web (launch template from web1's newest AMI, Auto Scaling group, target tracking, alarms)"
+ferry burst setup web
+ferry daemon --tier web > "$D/daemon.log" 2>&1 &
+DAEMON=$!
+trap 'kill $DAEMON $WEB_SERVICE ${CLIENTS:-} 2>/dev/null; kill $STACK 2>/dev/null; wait $STACK 2>/dev/null || true' EXIT
+# The tier's load: connections to web1's service, counted on web1 over SSH.
+load_now() {
+  aws cloudwatch get-metric-statistics --namespace Ferry/Burst --metric-name Load \
+    --dimensions Name=Tier,Value=web --statistics Maximum --period 1 \
+    --start-time "$(date -u -d '-6 seconds' +%FT%TZ)" --end-time "$(date -u -d '+2 seconds' +%FT%TZ)" \
+    --query 'max_by(Datapoints, &Timestamp).Maximum' --output text
+}
+wait_load() { # $1: "above" or "below", $2: threshold
+  for _ in $(seq 60); do
+    v=$(load_now)
+    if [ "$v" != "None" ] && python3 -c 'import sys; v,t=float(sys.argv[2]),float(sys.argv[3]); sys.exit(0 if (v>t if sys.argv[1]=="above" else v<t) else 1)' "$1" "$v" "$2"; then
+      echo "   load published by the daemon: $v ($1 $2)"; return 0
+    fi
+    sleep 1
+  done
+  echo "the load never went $1 $2"; cat "$D/daemon.log"; exit 1
+}
+wait_run() { # $1: state machine name, $2: execution name prefix; prints the execution ARN
+  local sm arn=""
+  sm=$(aws stepfunctions list-state-machines --query "stateMachines[?name=='$1'].stateMachineArn | [0]" --output text)
+  for _ in $(seq 120); do
+    arn=$(aws stepfunctions list-executions --state-machine-arn "$sm" \
+      --query "executions[?starts_with(name, '$2') && status!='RUNNING'].executionArn | [0]" --output text)
+    [ "$arn" != "None" ] && [ -n "$arn" ] && { echo "$arn"; return 0; }
+    sleep 1
+  done
+  echo "no finished $2 run" >&2; exit 1
+}
+ferry-tcp-peer --connect "$WEB1_IP:$WEB_PORT" --conns 8 >/dev/null 2>&1 &
+CLIENTS=$!
+echo "== 8 clients hold connections to web1: the load rises"
+wait_load above 5
+echo "== the burst alarm fires (set as CloudWatch would: the local stack evaluates no metric alarm)"
+aws cloudwatch set-alarm-state --alarm-name ferry-burst-web-out --state-value ALARM --state-reason "Load above 5 for 1 period"
+BURST_ARN=$(wait_run ferry-burst burst-web-)
+aws stepfunctions describe-execution --execution-arn "$BURST_ARN" > "$D/burst.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  " + d["status"] + ": " + json.loads(d.get("output") or "{}").get("summary", d.get("cause", "")))' "$D/burst.json"
+ferry burst status web
+kill $CLIENTS; CLIENTS=
+echo "== the clients leave: the load falls, the scale-in alarm fires"
+wait_load below 1
+aws cloudwatch set-alarm-state --alarm-name ferry-burst-web-out --state-value OK --state-reason "Load below 5"
+aws cloudwatch set-alarm-state --alarm-name ferry-burst-web-in --state-value ALARM --state-reason "Load below 1 for 1 period"
+SCALE_IN_ARN=$(wait_run ferry-scale-in scale-in-web-)
+aws stepfunctions describe-execution --execution-arn "$SCALE_IN_ARN" > "$D/scale-in.json"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("  " + d["status"] + ": " + json.loads(d.get("output") or "{}").get("summary", d.get("cause", "")))' "$D/scale-in.json"
+ferry burst status web --json > "$D/burst-status.json"
+ferry burst status web
+kill $DAEMON; wait $DAEMON 2>/dev/null || true
 echo "== ferry runs"
 ferry runs
 ferry runs web1 --json > "$D/runs.json"
@@ -107,6 +192,7 @@ def sha(p):
             h.update(b)
     return h.hexdigest()
 full, inc, rest, fb, ver, drill = j("full"), j("inc"), j("restore"), j("failback"), j("verify"), j("drill")
+burst, scale_in, bstat = j("burst"), j("scale-in"), j("burst-status")
 mib = lambda b: f"{b / 2**20:8.1f} MiB"
 print()
 print(f"{'step':<34}{'read':>13}{'new':>13}{'uploaded':>13}{'time':>9}")
@@ -127,7 +213,13 @@ run = drill.get("run") or {}
 print(f"{drill['name'][:33]:<34}{'':>39}{drill['duration_s']:>8.2f}s  {drill['status']}; RTO {run.get('rto_s', 0):.1f} s, "
       f"cost ${run.get('cost_usd', 0):.4f}, removed")
 drilled = drill["status"] == "SUCCEEDED" and run.get("status") == "drilled"
-sys.exit(0 if ok_file and ok_host and ver["ok"] and migrated and drilled else 1)
+tier = bstat["tiers"][0]
+for r in reversed(tier["runs"]):
+    took = f"{r['alarm_to_done_s']:.2f}s" if r.get("alarm_to_done_s") is not None else "-"
+    print(f"{r['run_id'][:33]:<34}{'':>39}{took:>9}  {r['status']}: {r['summary']}")
+burst_ok = burst["status"] == "SUCCEEDED" and scale_in["status"] == "SUCCEEDED" and tier["aws_desired"] == 0 \
+    and tier["aws_targets"] == 0 and tier["onprem_targets"] == 1
+sys.exit(0 if ok_file and ok_host and ver["ok"] and migrated and drilled and burst_ok else 1)
 PY
 echo
 DRILL_ARN=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["execution_arn"])' "$D/drill.json")
@@ -136,6 +228,8 @@ echo "  source $D/stack.env"
 echo "  aws stepfunctions get-execution-history --execution-arn $MIGRATE_ARN"
 echo "  aws stepfunctions describe-execution --execution-arn $MIGRATE_ARN"
 echo "  aws stepfunctions get-execution-history --execution-arn $DRILL_ARN"
+echo "  aws stepfunctions get-execution-history --execution-arn $BURST_ARN"
+echo "  aws stepfunctions get-execution-history --execution-arn $SCALE_IN_ARN"
 if [ -n "${DEMO_KEEP_STACK:-}" ]; then
   echo "DEMO_KEEP_STACK is set: the stack stays up; stop it with: kill $STACK"
   trap - EXIT
