@@ -6,6 +6,8 @@ pub const DEFAULT_BUILD_IMAGE: &str = "ferry-build-image";
 pub const DEFAULT_FAILOVER: &str = "ferry-failover";
 pub const DEFAULT_FAILBACK: &str = "ferry-failback";
 pub const DEFAULT_FAILBACK_QUEUE: &str = "ferry-failback-work";
+pub const DEFAULT_BURST: &str = "ferry-burst";
+pub const DEFAULT_SCALE_IN: &str = "ferry-scale-in";
 
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +28,10 @@ pub struct AwsSettings {
     pub failover_state_machine: Option<String>,
     /// The failback state machine, by name or ARN (default `ferry-failback`).
     pub failback_state_machine: Option<String>,
+    /// The burst and scale-in state machines, by name or ARN (default `ferry-burst`,
+    /// `ferry-scale-in`): `ferry runs` lists their runs.
+    pub burst_state_machine: Option<String>,
+    pub scale_in_state_machine: Option<String>,
     /// The queue the appliance takes failback work from, by name or URL (default
     /// `ferry-failback-work`, the template's `FailbackQueueUrl`).
     pub failback_queue: Option<String>,
@@ -51,6 +57,16 @@ impl AwsSettings {
         self.failback_state_machine
             .as_deref()
             .unwrap_or(DEFAULT_FAILBACK)
+    }
+
+    pub fn burst_state_machine(&self) -> &str {
+        self.burst_state_machine.as_deref().unwrap_or(DEFAULT_BURST)
+    }
+
+    pub fn scale_in_state_machine(&self) -> &str {
+        self.scale_in_state_machine
+            .as_deref()
+            .unwrap_or(DEFAULT_SCALE_IN)
     }
 
     pub fn failback_queue(&self) -> &str {

@@ -26,6 +26,8 @@ pub struct Cloud<'a> {
     build_image: String,
     failover: String,
     failback: String,
+    /// The burst and scale-in state machines.
+    bursts: [String; 2],
 }
 
 /// What `ferry image` and `ferry migrate` print.
@@ -151,6 +153,10 @@ impl<'a> Cloud<'a> {
             build_image: aws.build_image_state_machine().to_string(),
             failover: aws.failover_state_machine().to_string(),
             failback: aws.failback_state_machine().to_string(),
+            bursts: [
+                aws.burst_state_machine().to_string(),
+                aws.scale_in_state_machine().to_string(),
+            ],
         }
     }
 
@@ -265,10 +271,15 @@ impl<'a> Cloud<'a> {
             let arn = self.sfn.state_machine(sm).await?;
             all.extend(self.sfn.list(&arn, usize::MAX).await?);
         }
-        // Failovers, drills and failbacks are a group's, not a host's: listed without
-        // a host.
+        // Failovers, drills and failbacks are a group's, bursts and scale-ins a tier's,
+        // not a host's: listed without a host.
         if host.is_none() {
-            for sm in [&self.failover, &self.failback] {
+            for sm in [
+                &self.failover,
+                &self.failback,
+                &self.bursts[0],
+                &self.bursts[1],
+            ] {
                 match self.sfn.state_machine(sm).await {
                     Ok(arn) => all.extend(self.sfn.list(&arn, usize::MAX).await?),
                     Err(ferry_aws::sfn::SfnError::NoStateMachine(_)) => {}

@@ -73,7 +73,8 @@ pub enum Command {
     Image(image::Args),
     /// Migrate a host to EC2: runs the migrate state machine and follows it.
     Migrate(migrate::Args),
-    /// List Step Functions runs (image builds, migrations, failovers, drills, failbacks).
+    /// List Step Functions runs (image builds, migrations, failovers, drills, failbacks,
+    /// bursts, scale-ins).
     Runs(runs::Args),
     /// Discover hosts over SSH: inventory, dependency map, performance, sizing, waves.
     Discover(discover::Args),

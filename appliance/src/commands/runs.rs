@@ -1,5 +1,5 @@
 //! `ferry runs [HOST] [--limit N]`: image builds and migrations (and, without a host,
-//! failovers, drills and failbacks), newest first.
+//! failovers, drills, failbacks, bursts and scale-ins), newest first.
 
 use std::io::Write;
 
