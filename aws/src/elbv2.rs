@@ -1,25 +1,42 @@
-//! ELBv2 target groups as a failover uses them: register the recovery instances
-//! (by instance id or address, as the group's target type wants), deregister the
-//! origin's address targets.
+//! ELBv2 target groups as a failover and a burst use them: register instances (by
+//! instance id or address, as the group's target type wants), deregister targets, read
+//! what a group holds and how healthy, its type and deregistration delay.
 
 use aws_sdk_elasticloadbalancingv2::types::TargetDescription;
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use crate::CallError;
 
-/// `instance`, `ip`, `lambda` or `alb`.
-pub async fn target_type(client: &Client, arn: &str) -> Result<String, CallError> {
-    let out = client
+/// The target group's type (`instance`, `ip`, `lambda` or `alb`); `None` when it does
+/// not exist.
+async fn kind_of(client: &Client, arn: &str) -> Result<Option<String>, CallError> {
+    let out = match client
         .describe_target_groups()
         .target_group_arns(arn)
         .send()
         .await
-        .map_err(|e| CallError::new("DescribeTargetGroups", arn, &e))?;
-    Ok(out
-        .target_groups()
-        .first()
-        .and_then(|t| t.target_type())
-        .map(|t| t.as_str().to_string())
+    {
+        Ok(o) => o,
+        Err(e) => {
+            let err = CallError::new("DescribeTargetGroups", arn, &e);
+            if err.failure.is_not_found() {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+    };
+    Ok(out.target_groups().first().map(|t| {
+        t.target_type()
+            .map(|k| k.as_str().to_string())
+            .unwrap_or_else(|| "instance".into())
+    }))
+}
+
+/// `instance`, `ip`, `lambda` or `alb` (`instance` for a group AWS does not know: the
+/// registration that follows says so).
+pub async fn target_type(client: &Client, arn: &str) -> Result<String, CallError> {
+    Ok(kind_of(client, arn)
+        .await?
         .unwrap_or_else(|| "instance".into()))
 }
 
@@ -86,16 +103,10 @@ pub async fn deregister(
 
 /// The targets a group holds (ids), whatever their health.
 pub async fn registered(client: &Client, arn: &str) -> Result<Vec<String>, CallError> {
-    let out = client
-        .describe_target_health()
-        .target_group_arn(arn)
-        .send()
-        .await
-        .map_err(|e| CallError::new("DescribeTargetHealth", arn, &e))?;
-    Ok(out
-        .target_health_descriptions()
-        .iter()
-        .filter_map(|d| d.target().and_then(|t| t.id()).map(str::to_string))
+    Ok(health(client, arn)
+        .await?
+        .into_iter()
+        .map(|t| t.id)
         .collect())
 }
 
@@ -129,28 +140,9 @@ pub async fn health(
 
 /// A target group's type and deregistration delay; `None` when it does not exist.
 pub async fn describe(client: &Client, arn: &str) -> Result<Option<(String, u32)>, CallError> {
-    let out = match client
-        .describe_target_groups()
-        .target_group_arns(arn)
-        .send()
-        .await
-    {
-        Ok(o) => o,
-        Err(e) => {
-            let err = CallError::new("DescribeTargetGroups", arn, &e);
-            if err.failure.is_not_found() {
-                return Ok(None);
-            }
-            return Err(err);
-        }
-    };
-    let Some(tg) = out.target_groups().first() else {
+    let Some(kind) = kind_of(client, arn).await? else {
         return Ok(None);
     };
-    let kind = tg
-        .target_type()
-        .map(|t| t.as_str().to_string())
-        .unwrap_or_else(|| "instance".into());
     let attrs = client
         .describe_target_group_attributes()
         .target_group_arn(arn)

@@ -66,20 +66,18 @@ pub async fn upsert(
     Ok(())
 }
 
-/// What record set `name`/`record_type` of `zone_id` holds; none when there is none.
-pub async fn values(
+/// The record sets from `name`/`record_type` on (one page: a name's sets come first).
+async fn sets_from(
     client: &Client,
     zone_id: &str,
     name: &str,
-    record_type: &str,
-) -> Result<Option<Vec<String>>, CallError> {
-    let name = fqdn(name);
+    record_type: RrType,
+) -> Result<Vec<ResourceRecordSet>, CallError> {
     let out = client
         .list_resource_record_sets()
         .hosted_zone_id(zone_id)
-        .start_record_name(&name)
-        .start_record_type(RrType::from(record_type))
-        .max_items(1)
+        .start_record_name(name)
+        .start_record_type(record_type)
         .send()
         .await
         .map_err(|e| {
@@ -89,16 +87,29 @@ pub async fn values(
                 &e,
             )
         })?;
-    Ok(out
-        .resource_record_sets()
+    Ok(out.resource_record_sets().to_vec())
+}
+
+fn addresses(s: &ResourceRecordSet) -> Vec<String> {
+    s.resource_records()
+        .iter()
+        .map(|r| r.value().to_string())
+        .collect()
+}
+
+/// What record set `name`/`record_type` of `zone_id` holds; none when there is none.
+pub async fn values(
+    client: &Client,
+    zone_id: &str,
+    name: &str,
+    record_type: &str,
+) -> Result<Option<Vec<String>>, CallError> {
+    let name = fqdn(name);
+    Ok(sets_from(client, zone_id, &name, RrType::from(record_type))
+        .await?
         .iter()
         .find(|s| s.name() == name && s.r#type().as_str() == record_type)
-        .map(|s| {
-            s.resource_records()
-                .iter()
-                .map(|r| r.value().to_string())
-                .collect()
-        }))
+        .map(addresses))
 }
 
 /// One weighted record set: its weight and addresses.
@@ -136,22 +147,8 @@ pub async fn weighted(
     set_id: &str,
 ) -> Result<Option<Weighted>, CallError> {
     let name = fqdn(name);
-    let out = client
-        .list_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .start_record_name(&name)
-        .start_record_type(RrType::A)
-        .send()
-        .await
-        .map_err(|e| {
-            CallError::new(
-                "ListResourceRecordSets",
-                format!("{name} in zone {zone_id}"),
-                &e,
-            )
-        })?;
-    Ok(out
-        .resource_record_sets()
+    Ok(sets_from(client, zone_id, &name, RrType::A)
+        .await?
         .iter()
         .find(|s| {
             s.name() == name && s.r#type() == &RrType::A && s.set_identifier() == Some(set_id)
@@ -159,11 +156,7 @@ pub async fn weighted(
         .map(|s| Weighted {
             weight: s.weight().unwrap_or(0),
             ttl: s.ttl().unwrap_or(0),
-            values: s
-                .resource_records()
-                .iter()
-                .map(|r| r.value().to_string())
-                .collect(),
+            values: addresses(s),
         }))
 }
 

@@ -97,24 +97,7 @@ impl BurstBed {
         }
         let moto = stack.moto.as_ref().context("no moto")?;
         let (vpc, subnet) = moto.network(RECOVERY_VPC, RECOVERY_SUBNET)?;
-        let tg = moto.aws(&[
-            "elbv2",
-            "create-target-group",
-            "--name",
-            "shop-web",
-            "--protocol",
-            "HTTP",
-            "--port",
-            &port.to_string(),
-            "--vpc-id",
-            &vpc,
-            "--target-type",
-            "ip",
-        ])?;
-        let target_group = tg["TargetGroups"][0]["TargetGroupArn"]
-            .as_str()
-            .context("no target group")?
-            .to_string();
+        let target_group = moto.ip_target_group("shop-web", port, &vpc)?;
         moto.aws(&[
             "elbv2",
             "modify-target-group-attributes",

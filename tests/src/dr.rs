@@ -160,24 +160,7 @@ impl DrBed {
                 "Name": record, "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": web_ip}]}}]})
             .to_string(),
         ])?;
-        let tg = moto.aws(&[
-            "elbv2",
-            "create-target-group",
-            "--name",
-            &format!("{group}-web"),
-            "--protocol",
-            "HTTP",
-            "--port",
-            "80",
-            "--vpc-id",
-            &vpc,
-            "--target-type",
-            "ip",
-        ])?;
-        let target_group = tg["TargetGroups"][0]["TargetGroupArn"]
-            .as_str()
-            .context("no target group")?
-            .to_string();
+        let target_group = moto.ip_target_group(&format!("{group}-web"), 80, &vpc)?;
         moto.aws(&[
             "elbv2",
             "register-targets",
@@ -449,6 +432,28 @@ pub fn executions(moto: &Moto, state_machine: &str) -> Result<Vec<Value>> {
         state_machine,
     ])?;
     Ok(l["executions"].as_array().cloned().unwrap_or_default())
+}
+
+/// Waits (at most `timeout`) for an execution of `state_machine` beyond the `before`
+/// it had, running or done; returns it as `list-executions` prints it.
+pub fn next_execution(
+    moto: &Moto,
+    state_machine: &str,
+    before: usize,
+    timeout: Duration,
+) -> Result<Value> {
+    let mut exec = Value::Null;
+    wait_until("the next execution", timeout, || {
+        let all = executions(moto, state_machine)?;
+        if all.len() > before {
+            exec = all
+                .into_iter()
+                .find(|e| e["status"] == "RUNNING" || e["status"] == "SUCCEEDED")
+                .unwrap_or(Value::Null);
+        }
+        Ok(exec.is_object())
+    })?;
+    Ok(exec)
 }
 
 /// Waits for an execution to end; returns `describe-execution`'s document.

@@ -33,5 +33,6 @@ pub mod router;
 pub mod sample_disk;
 pub mod sshd;
 pub mod stack;
+pub mod stats;
 pub mod synth;
 pub mod testbed;

@@ -147,6 +147,28 @@ impl Moto {
         Ok((vpc, subnet))
     }
 
+    /// An ELBv2 target group of IP targets (HTTP on `port`) in `vpc`: its ARN.
+    pub fn ip_target_group(&self, name: &str, port: u16, vpc: &str) -> Result<String> {
+        let tg = self.aws(&[
+            "elbv2",
+            "create-target-group",
+            "--name",
+            name,
+            "--protocol",
+            "HTTP",
+            "--port",
+            &port.to_string(),
+            "--vpc-id",
+            vpc,
+            "--target-type",
+            "ip",
+        ])?;
+        Ok(tg["TargetGroups"][0]["TargetGroupArn"]
+            .as_str()
+            .context("create-target-group: no ARN")?
+            .to_string())
+    }
+
     /// A Route 53 hosted zone named `name`: its id (without `/hostedzone/`).
     pub fn hosted_zone(&self, name: &str) -> Result<String> {
         let z = self.aws(&[

@@ -221,6 +221,22 @@ pub struct StepFailure {
     pub cause: String,
 }
 
+impl StepFailure {
+    /// (error name, cause) as a run records them: the cause a Lambda step fails with is
+    /// its JSON error document, of which the message is kept; no name reads `Failed`.
+    pub fn reason(&self) -> (String, String) {
+        let cause = serde_json::from_str::<serde_json::Value>(&self.cause)
+            .ok()
+            .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
+            .unwrap_or_else(|| self.cause.clone());
+        let error = match self.error.as_str() {
+            "" => "Failed".to_string(),
+            e => e.to_string(),
+        };
+        (error, cause)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FailRequest {

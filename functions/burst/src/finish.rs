@@ -106,15 +106,7 @@ pub async fn fail(b: &Burst, req: FailRequest) -> Result<BurstRun, StepError> {
             tracing::error!(tier = %req.tier, "cannot resume scaling after the failed scale-in: {e}");
         }
     }
-    // The cause a Lambda step fails with is its JSON error document: keep its message.
-    let cause = serde_json::from_str::<serde_json::Value>(&req.error.cause)
-        .ok()
-        .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
-        .unwrap_or_else(|| req.error.cause.clone());
-    let error = match req.error.error.as_str() {
-        "" => "Failed".to_string(),
-        e => e.to_string(),
-    };
+    let (error, cause) = req.error.reason();
     let run = BurstRun {
         run_id: req.run_id.clone(),
         tier: req.tier.clone(),

@@ -252,15 +252,7 @@ pub async fn fail(dr: &Dr, req: FailRequest) -> Result<RunRecord, StepError> {
             rfc3339(now),
         ),
     };
-    // The cause a Lambda step fails with is its JSON error document: keep its message.
-    let cause = serde_json::from_str::<serde_json::Value>(&req.error.cause)
-        .ok()
-        .and_then(|v| v["errorMessage"].as_str().map(str::to_string))
-        .unwrap_or_else(|| req.error.cause.clone());
-    let error = match req.error.error.as_str() {
-        "" => "Failed".to_string(),
-        e => e.to_string(),
-    };
+    let (error, cause) = req.error.reason();
     run.status = "failed".into();
     run.summary = format!(
         "{} of {} failed ({error}): {cause}; what it launched was removed",

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_tests::burst::{BurstBed, TIER};
-use ferry_tests::dr::{executions, set_alarm, wait_execution, wait_until, Daemon};
+use ferry_tests::dr::{executions, next_execution, set_alarm, wait_execution, wait_until, Daemon};
+use ferry_tests::stats::median;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -30,15 +31,6 @@ struct Args {
     publish_s: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// Sets `alarm` to ALARM and waits for the run it starts; (alarm -> started, alarm ->
 /// ended) in seconds.
 fn run(bed: &BurstBed, sm: &str, alarm: &str) -> Result<(f64, f64)> {
@@ -46,17 +38,7 @@ fn run(bed: &BurstBed, sm: &str, alarm: &str) -> Result<(f64, f64)> {
     let before = executions(bed.moto(), &arn)?.len();
     let t0 = Instant::now();
     set_alarm(bed.moto(), alarm, "ALARM", "bench")?;
-    let mut exec = Value::Null;
-    wait_until("the execution", Duration::from_secs(60), || {
-        let all = executions(bed.moto(), &arn)?;
-        if all.len() > before {
-            exec = all
-                .into_iter()
-                .find(|e| e["status"] == "RUNNING" || e["status"] == "SUCCEEDED")
-                .unwrap_or(Value::Null);
-        }
-        Ok(exec.is_object())
-    })?;
+    let exec = next_execution(bed.moto(), &arn, before, Duration::from_secs(60))?;
     let started = t0.elapsed().as_secs_f64();
     let d = wait_execution(
         bed.moto(),

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ferry_tests::dr::{executions, set_alarm, wait_execution, wait_until};
+use ferry_tests::dr::{executions, next_execution, set_alarm, wait_execution};
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, FAILOVER_SM, TABLE};
+use ferry_tests::stats::median;
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -41,15 +42,6 @@ const TIERS: [(&str, &[&str]); 3] = [
     ("app", &["app1", "app2", "app3"]),
     ("web", &["web1", "web2", "web3"]),
 ];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
 
 fn num(v: &Value) -> Option<f64> {
     v["N"].as_str().and_then(|n| n.parse().ok())
@@ -112,17 +104,7 @@ fn main() -> Result<()> {
         let t0 = Instant::now();
         set_alarm(moto, "ferry-bench-origin-down-appliance", "ALARM", "bench")?;
         set_alarm(moto, "ferry-bench-origin-down-aws", "ALARM", "bench")?;
-        let mut exec = Value::Null;
-        wait_until("the failover execution", Duration::from_secs(60), || {
-            let all = executions(moto, &sm)?;
-            if all.len() > before {
-                exec = all
-                    .into_iter()
-                    .find(|e| e["status"] == "RUNNING" || e["status"] == "SUCCEEDED")
-                    .unwrap_or(Value::Null);
-            }
-            Ok(exec.is_object())
-        })?;
+        let exec = next_execution(moto, &sm, before, Duration::from_secs(60))?;
         let trigger_s = t0.elapsed().as_secs_f64();
         let arn = exec["executionArn"].as_str().context("arn")?.to_string();
         let name = exec["name"].as_str().context("name")?.to_string();

@@ -332,6 +332,24 @@ fn burst_new_image_of_the_golden_host_rolls_into_the_launch_template() -> Result
     Ok(())
 }
 
+/// The tier's record names `host` as its golden host (as a record written with another
+/// config would).
+fn set_golden(bed: &BurstBed, host: &str) -> Result<()> {
+    bed.moto().aws(&[
+        "dynamodb",
+        "update-item",
+        "--table-name",
+        TABLE,
+        "--key",
+        r#"{"pk": {"S": "BURSTS"}, "sk": {"S": "web"}}"#,
+        "--update-expression",
+        "SET golden = :g",
+        "--expression-attribute-values",
+        &serde_json::json!({":g": {"S": host}}).to_string(),
+    ])?;
+    Ok(())
+}
+
 #[test]
 fn burst_fails_with_its_reason_and_changes_nothing() -> Result<()> {
     let bed = BurstBed::new("")?;
@@ -359,18 +377,7 @@ fn burst_fails_with_its_reason_and_changes_nothing() -> Result<()> {
     let versions = bed.template_versions()?.len();
 
     // The record now names a golden host with no built image (web2 was never built).
-    bed.moto().aws(&[
-        "dynamodb",
-        "update-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        r#"{"pk": {"S": "BURSTS"}, "sk": {"S": "web"}}"#,
-        "--update-expression",
-        "SET golden = :g",
-        "--expression-attribute-values",
-        r#"{":g": {"S": "web2"}}"#,
-    ])?;
+    set_golden(&bed, "web2")?;
     set_alarm(bed.moto(), OUT, "ALARM", "test: Load > 5")?;
     let run = nth_run(&bed, BURST_SM, "burst-web-", 1)?;
     assert_eq!(run["status"], "FAILED", "{}", explain(&bed, &run));
@@ -383,18 +390,7 @@ fn burst_fails_with_its_reason_and_changes_nothing() -> Result<()> {
     assert_eq!(bed.template_versions()?.len(), versions);
 
     // The target group is gone.
-    bed.moto().aws(&[
-        "dynamodb",
-        "update-item",
-        "--table-name",
-        TABLE,
-        "--key",
-        r#"{"pk": {"S": "BURSTS"}, "sk": {"S": "web"}}"#,
-        "--update-expression",
-        "SET golden = :g",
-        "--expression-attribute-values",
-        r#"{":g": {"S": "web1"}}"#,
-    ])?;
+    set_golden(&bed, "web1")?;
     bed.moto().aws(&[
         "elbv2",
         "delete-target-group",
