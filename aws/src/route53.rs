@@ -40,8 +40,20 @@ pub async fn upsert(
     let set = set
         .build()
         .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
+    change(client, zone_id, name, ChangeAction::Upsert, set, comment).await
+}
+
+/// One change of one record set, sent as a batch of its own.
+async fn change(
+    client: &Client,
+    zone_id: &str,
+    name: &str,
+    action: ChangeAction,
+    set: ResourceRecordSet,
+    comment: &str,
+) -> Result<(), CallError> {
     let change = Change::builder()
-        .action(ChangeAction::Upsert)
+        .action(action)
         .resource_record_set(set)
         .build()
         .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
@@ -169,32 +181,18 @@ pub async fn change_weighted(
     w: &Weighted,
     delete: bool,
 ) -> Result<(), CallError> {
-    let change = Change::builder()
-        .action(if delete {
-            ChangeAction::Delete
-        } else {
-            ChangeAction::Upsert
-        })
-        .resource_record_set(weighted_set(name, set_id, w)?)
-        .build()
-        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
-    let batch = ChangeBatch::builder()
-        .comment(format!("Ferry burst: {set_id}"))
-        .changes(change)
-        .build()
-        .map_err(|e| CallError::invalid("ChangeResourceRecordSets", name, e))?;
-    client
-        .change_resource_record_sets()
-        .hosted_zone_id(zone_id)
-        .change_batch(batch)
-        .send()
-        .await
-        .map_err(|e| {
-            CallError::new(
-                "ChangeResourceRecordSets",
-                format!("{name} ({set_id}) in zone {zone_id}"),
-                &e,
-            )
-        })?;
-    Ok(())
+    let action = match delete {
+        true => ChangeAction::Delete,
+        false => ChangeAction::Upsert,
+    };
+    let set = weighted_set(name, set_id, w)?;
+    change(
+        client,
+        zone_id,
+        name,
+        action,
+        set,
+        &format!("Ferry burst: {set_id}"),
+    )
+    .await
 }

@@ -153,18 +153,7 @@ impl BurstBed {
 
     /// Captures a host and builds its image; returns (point, image id).
     pub fn capture_and_build(&self, host: &str) -> Result<(String, String)> {
-        let cap = self.ferry.json(&["capture", host, "--image"])?;
-        let point = cap["point"].as_str().context("no point")?.to_string();
-        let built = self.ferry.json(&["image", host, "--point", &point])?;
-        if built["status"] != "SUCCEEDED" {
-            bail!("image build of {host} {point}: {built}");
-        }
-        let image = built["image_id"]
-            .as_str()
-            .or(built["output"]["image_id"].as_str())
-            .with_context(|| format!("no image id in {built}"))?
-            .to_string();
-        Ok((point, image))
+        crate::dr::capture_and_build(&self.ferry, host)
     }
 
     /// The target ids the target group holds, sorted.

@@ -256,13 +256,7 @@ impl DrBed {
     /// Captures a host and builds its image (`ferry capture --image`, then waits for
     /// the build).
     pub fn capture_and_build(&self, host: &str) -> Result<String> {
-        let cap = self.ferry.json(&["capture", host, "--image"])?;
-        let point = cap["point"].as_str().context("no point")?.to_string();
-        let built = self.ferry.json(&["image", host, "--point", &point])?;
-        if built["status"] != "SUCCEEDED" {
-            bail!("image build of {host} {point}: {built}");
-        }
-        Ok(point)
+        Ok(capture_and_build(&self.ferry, host)?.0)
     }
 
     /// The addresses of the record the group switches.
@@ -303,6 +297,22 @@ impl DrBed {
     pub fn log(&self, name: &str) -> PathBuf {
         self.stack.path().join(name)
     }
+}
+
+/// Captures a host and builds its image (`ferry capture --image`, then `ferry image`,
+/// which waits for the build); returns (point, image id).
+pub fn capture_and_build(ferry: &Ferry, host: &str) -> Result<(String, String)> {
+    let cap = ferry.json(&["capture", host, "--image"])?;
+    let point = cap["point"].as_str().context("no point")?.to_string();
+    let built = ferry.json(&["image", host, "--point", &point])?;
+    if built["status"] != "SUCCEEDED" {
+        bail!("image build of {host} {point}: {built}");
+    }
+    let image = built["image_id"]
+        .as_str()
+        .with_context(|| format!("no image id in {built}"))?
+        .to_string();
+    Ok((point, image))
 }
 
 /// Values of one metric over the last `window`, one per `period_s` (newest last).
