@@ -91,7 +91,10 @@ fn described(bed: &BurstBed, ids: &[String]) -> Result<Vec<(String, String, Stri
 #[test]
 fn burst_web_tier_bursts_on_load_and_scales_in_when_it_falls() -> Result<()> {
     let bed = BurstBed::new("")?;
+    // Both on-prem servers are captured and built; web1 is the golden host.
+    let (_, other) = bed.capture_and_build("web2")?;
     let (point, ami) = bed.capture_and_build("web1")?;
+    assert_ne!(other, ami);
 
     // Setup makes everything, says so, and a second run changes nothing.
     let setup = bed.ferry.json(&["burst", "setup", TIER])?;
