@@ -158,18 +158,7 @@ impl BurstBed {
 
     /// The target ids the target group holds, sorted.
     pub fn targets(&self) -> Result<Vec<String>> {
-        let h = self.moto().aws(&[
-            "elbv2",
-            "describe-target-health",
-            "--target-group-arn",
-            &self.target_group,
-        ])?;
-        let mut out: Vec<String> = h["TargetHealthDescriptions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["Target"]["Id"].as_str().map(str::to_string))
-            .collect();
+        let mut out = crate::dr::target_ids(self.moto(), &self.target_group)?;
         out.sort();
         Ok(out)
     }

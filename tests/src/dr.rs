@@ -279,24 +279,24 @@ impl DrBed {
 
     /// The targets the group's target group holds.
     pub fn targets(&self) -> Result<Vec<String>> {
-        let h = self.moto().aws(&[
-            "elbv2",
-            "describe-target-health",
-            "--target-group-arn",
-            &self.target_group,
-        ])?;
-        Ok(h["TargetHealthDescriptions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["Target"]["Id"].as_str().map(str::to_string))
-            .collect())
+        target_ids(self.moto(), &self.target_group)
     }
 
     /// The log file a spawned ferry writes to.
     pub fn log(&self, name: &str) -> PathBuf {
         self.stack.path().join(name)
     }
+}
+
+/// The target ids a target group holds, as `describe-target-health` lists them.
+pub fn target_ids(moto: &Moto, arn: &str) -> Result<Vec<String>> {
+    let h = moto.aws(&["elbv2", "describe-target-health", "--target-group-arn", arn])?;
+    Ok(h["TargetHealthDescriptions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["Target"]["Id"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// Captures a host and builds its image (`ferry capture --image`, then `ferry image`,

@@ -60,6 +60,20 @@ fn group(bed: &BurstBed) -> Result<Vec<Value>> {
         .unwrap_or_default())
 }
 
+/// `aws elbv2 <call>` of `targets` (`Id=...,Port=...`) in the bed's target group.
+fn targets_call(bed: &BurstBed, call: &str, targets: &[String]) -> Result<()> {
+    let mut a = vec![
+        "elbv2",
+        call,
+        "--target-group-arn",
+        bed.target_group.as_str(),
+        "--targets",
+    ];
+    a.extend(targets.iter().map(String::as_str));
+    bed.moto().aws(&a)?;
+    Ok(())
+}
+
 /// The same burst and scale-in with the aws CLI; (out, in) seconds.
 fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
     let m = bed.moto();
@@ -98,15 +112,7 @@ fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
         .iter()
         .map(|ip| format!("Id={ip},Port={}", bed.port))
         .collect();
-    let mut a = vec![
-        "elbv2",
-        "register-targets",
-        "--target-group-arn",
-        tg.as_str(),
-        "--targets",
-    ];
-    a.extend(targets.iter().map(String::as_str));
-    m.aws(&a)?;
+    targets_call(bed, "register-targets", &targets)?;
     wait_until("healthy", Duration::from_secs(60), || {
         let h = m.aws(&["elbv2", "describe-target-health", "--target-group-arn", tg])?;
         Ok(h["TargetHealthDescriptions"]
@@ -122,15 +128,7 @@ fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
     })?;
     let out = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let mut a = vec![
-        "elbv2",
-        "deregister-targets",
-        "--target-group-arn",
-        tg.as_str(),
-        "--targets",
-    ];
-    a.extend(targets.iter().map(String::as_str));
-    m.aws(&a)?;
+    targets_call(bed, "deregister-targets", &targets)?;
     std::thread::sleep(Duration::from_secs(2)); // the target group's deregistration delay
     m.aws(&[
         "autoscaling",
