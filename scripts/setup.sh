@@ -2,7 +2,8 @@
 # Installs what the demo and the tests need, idempotently: OpenSSH server and client,
 # e2fsprogs/rsync (the workload script), iproute2/util-linux (the discovery test bed's
 # network namespaces), mount (losetup: loop devices for the restore tests), kmod (modinfo, as the discovered hosts have it), chromium (the
-# report test), moto server, cargo-lambda, the aws CLI, and the template and
+# report test), the VM test bed (QEMU from bookworm-backports, whose qemu-utils this
+# machine has; mmdebstrap, sfdisk), moto server, cargo-lambda, the aws CLI, and the template and
 # state-machine validators.
 set -euo pipefail
 
@@ -17,10 +18,23 @@ command -v unshare >/dev/null || need_apt+=(util-linux)
 command -v losetup >/dev/null || need_apt+=(mount)
 command -v modinfo >/dev/null || need_apt+=(kmod)
 command -v chromium >/dev/null || need_apt+=(chromium)
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+command -v sfdisk >/dev/null || need_apt+=(fdisk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# QEMU: bookworm's qemu-system-x86 cannot sit beside the backports qemu-utils these
+# machines have, so it comes from bookworm-backports too.
+if ! command -v qemu-system-x86_64 >/dev/null; then
+  echo "setup: installing qemu-system-x86 (bookworm-backports)"
+  if ! grep -rqs bookworm-backports /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      >/etc/apt/sources.list.d/ferry-backports.sources
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports qemu-system-x86 >/dev/null
 fi
 
 # moto 5.2.1 breaks Step Functions executions after the first; 5.2.3 is the floor.

@@ -36,3 +36,4 @@ pub mod stack;
 pub mod stats;
 pub mod synth;
 pub mod testbed;
+pub mod vm;

@@ -28,3 +28,4 @@ mod restore_to_host;
 mod sample_disk;
 mod stepfunctions_local;
 mod store_damage;
+mod vm;
