@@ -136,8 +136,32 @@ impl Vm {
         Self::boot_disk(&overlay, &base.key, dir, name, hw)
     }
 
-    /// Boots `disk` (qcow2) as it is.
+    /// Boots `disk` (qcow2) as it is, from its own bootloader.
     pub fn boot_disk(disk: &Path, key: &Path, dir: &Path, name: &str, hw: Hardware) -> Result<Vm> {
+        Self::start(disk, key, dir, name, hw, None)
+    }
+
+    /// Boots `disk` with a kernel, an initramfs and a command line given to QEMU (the
+    /// disk's own, copied out, with the serial console added).
+    pub fn boot_kernel(
+        disk: &Path,
+        key: &Path,
+        dir: &Path,
+        name: &str,
+        hw: Hardware,
+        kernel: (&Path, &Path, &str),
+    ) -> Result<Vm> {
+        Self::start(disk, key, dir, name, hw, Some(kernel))
+    }
+
+    fn start(
+        disk: &Path,
+        key: &Path,
+        dir: &Path,
+        name: &str,
+        hw: Hardware,
+        kernel: Option<(&Path, &Path, &str)>,
+    ) -> Result<Vm> {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let ssh_port = free_port("127.0.0.1")?;
         let serial = dir.join(format!("{name}.serial.log"));
@@ -146,10 +170,17 @@ impl Vm {
             Hardware::Kvm => ("virtio-blk-pci,drive=d0", "virtio-net-pci,netdev=n0"),
             Hardware::Nitro => ("nvme,drive=d0,serial=ferry", "e1000,netdev=n0"),
         };
+        let mut cmd = Command::new("qemu-system-x86_64");
+        if let Some((vmlinuz, initrd, append)) = kernel {
+            cmd.arg("-kernel")
+                .arg(vmlinuz)
+                .arg("-initrd")
+                .arg(initrd)
+                .args(["-append", append]);
+        }
         let proc = Proc::spawn(
             &format!("VM {name}"),
-            Command::new("qemu-system-x86_64")
-                .args(["-accel", "tcg,tb-size=256", "-smp", "1", "-m", "1024"])
+            cmd.args(["-accel", "tcg,tb-size=256", "-smp", "1", "-m", "1024"])
                 .args(["-display", "none", "-monitor", "none", "-nodefaults"])
                 .args(["-drive", &drive, "-device", disk_dev])
                 .args([

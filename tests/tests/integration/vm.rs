@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ferry_tests::ferry::Ferry;
 use ferry_tests::vm::{source_image, Hardware, Vm};
 
@@ -86,5 +86,133 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
     ])?;
     assert_eq!(ferry_tests::disk::sha256(&restored)?, want);
     vm.shutdown(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// The kernel and initramfs on the /boot partition (partition 1) of a raw disk, copied
+/// out with debugfs through a loop device at the partition's offset.
+fn boot_files(
+    disk: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+    use std::process::Command;
+    let facts = std::fs::read_to_string(source_image()?.disk.with_file_name("source.facts"))?;
+    let kernel = facts
+        .lines()
+        .find_map(|l| l.strip_prefix("kernel="))
+        .context("no kernel in source.facts")?
+        .to_string();
+    let dev = Command::new("losetup")
+        .args([
+            "-f",
+            "--show",
+            "-r",
+            "-o",
+            &(2048 * 512).to_string(),
+            "--sizelimit",
+            &(524288 * 512).to_string(),
+        ])
+        .arg(disk)
+        .output()?;
+    let dev = String::from_utf8_lossy(&dev.stdout).trim().to_string();
+    anyhow::ensure!(
+        dev.starts_with("/dev/loop"),
+        "no loop device for {}",
+        disk.display()
+    );
+    let vmlinuz = out.join("vmlinuz");
+    let initrd = out.join("initrd.img");
+    let r = Command::new("debugfs")
+        .arg("-R")
+        .arg(format!("dump /vmlinuz-{kernel} {}", vmlinuz.display()))
+        .arg(&dev)
+        .output()
+        .and_then(|_| {
+            Command::new("debugfs")
+                .arg("-R")
+                .arg(format!("dump /initrd.img-{kernel} {}", initrd.display()))
+                .arg(&dev)
+                .output()
+        });
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    r?;
+    anyhow::ensure!(
+        vmlinuz.metadata()?.len() > 0 && initrd.metadata()?.len() > 0,
+        "nothing dumped from {dev}"
+    );
+    Ok((vmlinuz, initrd))
+}
+
+/// What a server moved as it is meets on EC2: its capture boots on the hardware it ran
+/// on, and on NVMe its initramfs (no NVMe driver) never finds the root volume and drops
+/// to its emergency shell. (The source's console is on the screen only: the NVMe boot
+/// loads the disk's own kernel and initramfs with the serial console added, so that
+/// the test reads what the initramfs says.) The source server's disk is captured as the
+/// appliance reads a local disk: the capture over SSH of a live guest is the LVM test's,
+/// and a whole 2 GiB disk through the emulated guest's SSH takes minutes.
+#[test]
+fn vm_unconverted_capture_boots_on_its_own_hardware_and_not_on_nvme() -> Result<()> {
+    let image = source_image()?;
+    let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
+    let config = dir.path().join("ferry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"file://{store}\"\n\n[[host]]\nname = \"source\"\ndisk = \"{disk}\"\n",
+            store = dir.path().join("store").display(),
+            disk = image.disk.display(),
+        ),
+    )?;
+    let ferry = Ferry::new(&config, Vec::new())?;
+    ferry.json(&["store", "init"])?;
+    let cap = ferry.json(&["capture", "source"])?;
+    let restored = dir.path().join("restored.raw");
+    ferry.json(&[
+        "restore",
+        "source",
+        "--to",
+        restored.to_str().unwrap_or_default(),
+    ])?;
+    assert_eq!(cap["image_size"].as_u64(), Some(restored.metadata()?.len()));
+    let qcow = dir.path().join("restored.qcow2");
+    let st = std::process::Command::new("qemu-img")
+        .args(["convert", "-q", "-f", "raw", "-O", "qcow2"])
+        .arg(&restored)
+        .arg(&qcow)
+        .status()?;
+    anyhow::ensure!(st.success(), "qemu-img convert");
+
+    // On its own hardware (virtio): it boots and answers.
+    let started = Instant::now();
+    let mut own = Vm::boot_disk(&qcow, &image.key, dir.path(), "own", Hardware::Kvm)?;
+    own.wait_ssh(started, Duration::from_secs(180))?;
+    assert_eq!(
+        own.ssh("findmnt -n -o SOURCE /")?.trim(),
+        "/dev/mapper/vg-root"
+    );
+    own.shutdown(Duration::from_secs(30))?;
+
+    // On NVMe with another NIC: the initramfs gives up on the root volume.
+    let (vmlinuz, initrd) = boot_files(&restored, dir.path())?;
+    let started = Instant::now();
+    let mut nitro = Vm::boot_kernel(
+        &qcow,
+        &image.key,
+        dir.path(),
+        "nitro",
+        Hardware::Nitro,
+        (
+            &vmlinuz,
+            &initrd,
+            "root=/dev/mapper/vg-root ro rootdelay=10 console=ttyS0",
+        ),
+    )?;
+    let failed = nitro.wait_serial("Dropping to a shell", started, Duration::from_secs(180))?;
+    let text = nitro.serial_text();
+    assert!(
+        text.contains("ALERT!") && text.contains("/dev/mapper/vg-root does not exist"),
+        "{text}"
+    );
+    eprintln!("unconverted on NVMe: emergency shell {failed:.1?} after power-on");
     Ok(())
 }
