@@ -7,6 +7,33 @@ use anyhow::{Context, Result};
 use ferry_tests::ferry::Ferry;
 use ferry_tests::vm::{source_image, Hardware, Vm};
 
+/// A `ferry` for one host named `source` (`host` holds its keys after `name`) with a
+/// store in `dir`, the store initialised.
+fn ferry_for(dir: &std::path::Path, host: &str) -> Result<Ferry> {
+    let config = dir.join("ferry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "store = \"file://{}\"\n\n[[host]]\nname = \"source\"\n{host}",
+            dir.join("store").display()
+        ),
+    )?;
+    let ferry = Ferry::new(&config, Vec::new())?;
+    ferry.json(&["store", "init"])?;
+    Ok(ferry)
+}
+
+/// Restores the newest point of `source` to `file`.
+fn restore_to(ferry: &Ferry, file: &std::path::Path) -> Result<()> {
+    ferry.json(&[
+        "restore",
+        "source",
+        "--to",
+        file.to_str().unwrap_or_default(),
+    ])?;
+    Ok(())
+}
+
 #[test]
 fn vm_source_boots_from_its_disk_with_root_on_lvm_and_answers_ssh() -> Result<()> {
     let image = source_image()?;
@@ -55,21 +82,16 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
         .next()
         .unwrap_or_default()
         .to_string();
-    let config = dir.path().join("ferry.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"file://{store}\"\n\n[[host]]\nname = \"source\"\nssh = \"root@127.0.0.1:{port}\"\n\
-             identity = \"{key}\"\nknown_hosts = \"{kh}\"\ndisk = \"/dev/vg/data\"\nsnapshot = \"lvm\"\n\
-             snapshot_size = \"64M\"\n",
-            store = dir.path().join("store").display(),
+    let ferry = ferry_for(
+        dir.path(),
+        &format!(
+            "ssh = \"root@127.0.0.1:{port}\"\nidentity = \"{key}\"\nknown_hosts = \"{kh}\"\n\
+             disk = \"/dev/vg/data\"\nsnapshot = \"lvm\"\nsnapshot_size = \"64M\"\n",
             port = vm.ssh_port,
             key = image.key.display(),
             kh = dir.path().join("known_hosts").display(),
         ),
     )?;
-    let ferry = Ferry::new(&config, Vec::new())?;
-    ferry.json(&["store", "init"])?;
     let cap = ferry.json(&["capture", "source", "--accept-new-host-key"])?;
     assert_eq!(cap["consistency"], "lvm-snapshot", "{cap}");
     // The snapshot is gone: only the volumes the guest had.
@@ -78,12 +100,7 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
     names.sort();
     assert_eq!(names, ["data", "root"], "{lvs}");
     let restored = dir.path().join("restored.img");
-    ferry.json(&[
-        "restore",
-        "source",
-        "--to",
-        restored.to_str().unwrap_or_default(),
-    ])?;
+    restore_to(&ferry, &restored)?;
     assert_eq!(ferry_tests::disk::sha256(&restored)?, want);
     vm.shutdown(Duration::from_secs(30))?;
     Ok(())
@@ -154,25 +171,13 @@ fn boot_files(
 fn vm_unconverted_capture_boots_on_its_own_hardware_and_not_on_nvme() -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
-    let config = dir.path().join("ferry.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "store = \"file://{store}\"\n\n[[host]]\nname = \"source\"\ndisk = \"{disk}\"\n",
-            store = dir.path().join("store").display(),
-            disk = image.disk.display(),
-        ),
+    let ferry = ferry_for(
+        dir.path(),
+        &format!("disk = \"{}\"\n", image.disk.display()),
     )?;
-    let ferry = Ferry::new(&config, Vec::new())?;
-    ferry.json(&["store", "init"])?;
     let cap = ferry.json(&["capture", "source"])?;
     let restored = dir.path().join("restored.raw");
-    ferry.json(&[
-        "restore",
-        "source",
-        "--to",
-        restored.to_str().unwrap_or_default(),
-    ])?;
+    restore_to(&ferry, &restored)?;
     assert_eq!(cap["image_size"].as_u64(), Some(restored.metadata()?.len()));
     let qcow = dir.path().join("restored.qcow2");
     let st = std::process::Command::new("qemu-img")
