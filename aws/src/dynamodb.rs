@@ -249,6 +249,22 @@ impl Table {
         out.item().map(|i| decode(key, i)).transpose()
     }
 
+    /// The newest point of `host` with a built image, among its `look_at` newest
+    /// points: (point id, image id).
+    pub async fn newest_image(
+        &self,
+        host: &str,
+        look_at: usize,
+    ) -> Result<Option<(String, String)>, TableError> {
+        use ferry_core::keys;
+        let points: Vec<ferry_core::records::PointRecord> = self
+            .query(&keys::host_pk(host), keys::POINT_PREFIX, true, look_at)
+            .await?;
+        Ok(points
+            .into_iter()
+            .find_map(|p| Some((p.point, p.image_id?))))
+    }
+
     /// Items of partition `pk` whose sort key starts with `sk_prefix`, newest (highest
     /// sort key) first when `descending`, at most `limit`.
     pub async fn query<T: serde::de::DeserializeOwned>(

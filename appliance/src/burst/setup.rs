@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use ferry_aws::{autoscaling, cloudwatch, elbv2, launch_template, route53};
 use ferry_core::burst::{BurstAlarms, BurstTier, ONPREM_SET, TIER_TAG};
 use ferry_core::keys::{self, kinds};
-use ferry_core::records::PointRecord;
 use serde::Serialize;
 
 use super::config::BurstConfig;
@@ -39,13 +38,10 @@ pub async fn newest_image(
     table: &ferry_aws::dynamodb::Table,
     host: &str,
 ) -> Result<Option<(String, String)>> {
-    let points: Vec<PointRecord> = table
-        .query(&keys::host_pk(host), keys::POINT_PREFIX, true, 200)
+    table
+        .newest_image(host, 200)
         .await
-        .with_context(|| format!("reading the points of host {host}"))?;
-    Ok(points
-        .into_iter()
-        .find_map(|p| Some((p.point, p.image_id?))))
+        .with_context(|| format!("reading the points of host {host}"))
 }
 
 /// The on-prem servers' target addresses: as configured, else each host's SSH address.

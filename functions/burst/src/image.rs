@@ -5,7 +5,6 @@
 use ferry_aws::launch_template;
 use ferry_core::burst::{BurstTier, TIER_TAG};
 use ferry_core::keys;
-use ferry_core::records::PointRecord;
 use ferry_core::steps::burst::{ImageRequest, RollRequest, Rolled, TemplateState};
 use ferry_fn::StepError;
 
@@ -16,19 +15,10 @@ const POINTS_LOOKED_AT: usize = 200;
 
 /// The newest point of `host` with a built image: (point, image id).
 pub async fn newest(b: &Burst, host: &str) -> Result<Option<(String, String)>, StepError> {
-    let points: Vec<PointRecord> = b
-        .table
-        .query(
-            &keys::host_pk(host),
-            keys::POINT_PREFIX,
-            true,
-            POINTS_LOOKED_AT,
-        )
+    b.table
+        .newest_image(host, POINTS_LOOKED_AT)
         .await
-        .map_err(table_error)?;
-    Ok(points
-        .into_iter()
-        .find_map(|p| Some((p.point, p.image_id?))))
+        .map_err(table_error)
 }
 
 /// The tags of the tier's instances.
