@@ -7,6 +7,8 @@
 //! # Layout
 //! - [`id`]: BLAKE3 content ids of chunks and packs.
 //! - [`chunking`]: FastCDC v2020 parameters and a streaming chunker fed block by block.
+//! - [`convert`]: conversion for EC2 (NVMe and ENA in the initramfs, fstab and root by
+//!   UUID, the serial console, DHCP on any interface), as pure edits, and its record.
 //! - [`repo_config`]: the store's `config` object (format version, chunker, compression).
 //! - [`layout`]: object keys inside a store (`config`, `packs/`, `index/`, `points/`).
 //! - [`pack`]: pack objects (compressed chunks plus a trailer that indexes them).
@@ -35,6 +37,7 @@ pub mod alarm_event;
 pub mod alarms;
 pub mod burst;
 pub mod chunking;
+pub mod convert;
 pub mod delta;
 pub mod ebs;
 pub mod error;

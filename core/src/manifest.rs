@@ -114,6 +114,9 @@ pub struct PointMeta {
     /// Architecture and boot mode of the source, when known (older points lack it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<MachineFacts>,
+    /// A point made by `ferry convert` from another (`parent`): what it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted: Option<crate::convert::Conversion>,
 }
 
 /// One chunk of the image, in order.
@@ -285,6 +288,7 @@ pub(crate) mod tests {
                     arch: "x86_64".into(),
                     boot: BootMode::Uefi,
                 }),
+                converted: None,
             },
             chunks: refs,
         }

@@ -53,6 +53,7 @@ pub async fn point(repo: &Repository, host: &str, point: &str, size: u64) -> Res
             parent: None,
             stats: CaptureStats::default(),
             machine: None,
+            converted: None,
         },
         chunks,
     };

@@ -26,7 +26,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 pub enum Hardware {
     /// virtio-blk and virtio-net: where the source server ran.
     Kvm,
-    /// The disk on NVMe and another NIC (e1000), as EC2's Nitro presents an instance.
+    /// The disk on NVMe and another NIC (e1000, another MAC address, another PCI slot:
+    /// the guest names it ens5), as EC2's Nitro presents an instance.
     Nitro,
 }
 
@@ -168,7 +169,10 @@ impl Vm {
         let drive = format!("file={},format=qcow2,if=none,id=d0", disk.display());
         let (disk_dev, nic) = match hw {
             Hardware::Kvm => ("virtio-blk-pci,drive=d0", "virtio-net-pci,netdev=n0"),
-            Hardware::Nitro => ("nvme,drive=d0,serial=ferry", "e1000,netdev=n0"),
+            Hardware::Nitro => (
+                "nvme,drive=d0,serial=ferry",
+                "e1000,netdev=n0,mac=0e:46:52:52:59:01,addr=0x5",
+            ),
         };
         let mut cmd = Command::new("qemu-system-x86_64");
         if let Some((vmlinuz, initrd, append)) = kernel {

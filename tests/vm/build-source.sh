@@ -5,7 +5,11 @@
 # Debian bookworm with the generic kernel, GRUB from the disk,
 # sshd with the test's key; an initramfs of a short module list (virtio, dm_mod, ext4:
 # what MODULES=dep leaves on such a server) without the NVMe driver; /etc/fstab naming
-# /dev/vda1; the network pinned to ens3; the console on the screen only.
+# /dev/vda1; the network pinned to ens3 and the NIC's name bound to its MAC address by a
+# udev rule; the console on the screen only.
+#
+# Beside it, the conversion helper (what `ferry convert` boots with a disk attached):
+# the same packages as a plain ext4 root file system, its kernel and initramfs as files.
 #
 # Built without device-mapper or partition scanning on this machine (neither exists in
 # the test kernel): each partition through a loop device at its offset, the LVM metadata
@@ -13,7 +17,8 @@
 # at their offset, GRUB's boot and core images written into the MBR and the gap after it.
 #
 # Usage: build-source.sh OUT_DIR PUBLIC_KEY_FILE
-# Writes OUT_DIR/source.raw and OUT_DIR/source.facts (offsets and UUIDs). The debs are
+# Writes OUT_DIR/source.raw, OUT_DIR/source.facts (offsets and UUIDs) and
+# OUT_DIR/helper/{root.raw,vmlinuz,initrd.img}. The debs are
 # cached in OUT_DIR/debs, so a second build does not download again.
 set -euo pipefail
 OUT=$(realpath "$1")
@@ -42,6 +47,8 @@ sed -i 's/^MODULES=.*/MODULES=list/' "$ROOT/etc/initramfs-tools/initramfs.conf"
 echo ferry-source >"$ROOT/etc/hostname"
 printf 'auto lo\niface lo inet loopback\n\nallow-hotplug ens3\niface ens3 inet dhcp\n' >"$ROOT/etc/network/interfaces"
 printf '/dev/mapper/vg-root / ext4 errors=remount-ro 0 1\n/dev/vda1 /boot ext4 defaults 0 2\n' >"$ROOT/etc/fstab"
+printf 'SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{address}=="52:54:00:12:34:56", NAME="ens3"\n' \
+  >"$ROOT/etc/udev/rules.d/70-persistent-net.rules"
 install -d -m 700 "$ROOT/root/.ssh"
 install -m 600 "$KEY" "$ROOT/root/.ssh/authorized_keys"
 for d in proc sys dev; do mount --bind "/$d" "$ROOT/$d"; done
@@ -86,6 +93,21 @@ losetup -d "$L1"
 LR=$(losetup -f --show -o "$LV_OFF" --sizelimit "$LV_SIZE" "$DISK"); LOOPS=("$LR")
 mkfs.ext4 -q -U "$ROOT_UUID" -L root -d "$ROOT" "$LR"
 losetup -d "$LR"; LOOPS=()
+
+# The conversion helper: the same system on a plain disk (no LVM of its own, so that a
+# guest's volume groups never clash with it), booted with its kernel given to QEMU;
+# the network on eth0 (the helper boots with net.ifnames=0).
+HELPER="$OUT/helper"
+mkdir -p "$HELPER"
+cp "$BOOTDIR/vmlinuz-$KVER" "$HELPER/vmlinuz"
+cp "$BOOTDIR/initrd.img-$KVER" "$HELPER/initrd.img"
+echo ferry-helper >"$ROOT/etc/hostname"
+printf '/dev/vda / ext4 defaults 0 1\n' >"$ROOT/etc/fstab"
+printf 'auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n' >"$ROOT/etc/network/interfaces"
+rm -f "$ROOT/etc/udev/rules.d/70-persistent-net.rules"
+rm -f "$HELPER/root.raw"
+truncate -s 2G "$HELPER/root.raw"
+mkfs.ext4 -q -L helper -d "$ROOT" "$HELPER/root.raw"
 rm -rf "$BOOTDIR"
 
 # GRUB: the core image (ext2, msdos partitions, linux) finds /boot by its UUID.

@@ -136,6 +136,7 @@ mod tests {
                 parent: None,
                 stats: Default::default(),
                 machine: None,
+                converted: None,
             },
             chunks: refs,
         }

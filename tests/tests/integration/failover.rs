@@ -187,7 +187,7 @@ fn failover_runs_hands_off_from_the_alarm_tier_by_tier() -> Result<()> {
         },
     )?;
     let builds = bed.stack.state_machine(BUILD_IMAGE_SM)?;
-    wait_until("no image build running", Duration::from_secs(120), || {
+    wait_until("no image build running", Duration::from_secs(300), || {
         Ok(executions(moto, &builds)?
             .iter()
             .all(|e| e["status"] != "RUNNING"))

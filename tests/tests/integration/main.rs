@@ -28,4 +28,3 @@ mod restore_to_host;
 mod sample_disk;
 mod stepfunctions_local;
 mod store_damage;
-mod vm;

@@ -1,5 +1,8 @@
-//! Real servers: QEMU guests built from Debian's packages (`tests/src/vm.rs`). One VM
-//! at a time; each test fails loudly when QEMU cannot start.
+//! The VM tests (`vm_*`): real servers, QEMU guests built from Debian's packages
+//! (`tests/src/vm.rs`). A binary of their own, so that cargo runs them after the other
+//! integration tests and an emulated CPU never competes with those tests' peers (and
+//! their time shows on its own line); inside it, one VM at a time. Each test fails
+//! loudly when QEMU cannot start.
 
 use std::time::{Duration, Instant};
 
