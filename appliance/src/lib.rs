@@ -12,6 +12,7 @@
 //!   [`addresses`]: addresses and ranges as the config spells them.
 //! - [`ssh`]: russh sessions, host-key pinning, streamed remote commands.
 //! - [`capture`]: the streaming capture pipeline and its sources.
+//! - [`convert`]: `ferry convert`: a point made bootable on EC2 Nitro in a helper VM.
 //! - [`restore`]: restore to a file or a block device, or a delta restore onto a host
 //!   (in-use check, `--base` sample, read-back).
 //! - [`records`]: host and point records in DynamoDB. (Store checks are
@@ -32,6 +33,7 @@ pub mod burst;
 pub mod capture;
 pub mod cloud;
 pub mod commands;
+pub mod convert;
 pub mod ctx;
 pub mod discover;
 pub mod dr;

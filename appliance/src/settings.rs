@@ -32,6 +32,88 @@ pub struct Settings {
     /// Burst tiers (`[[burst]]`): what `ferry burst setup` and `ferry daemon` act on.
     #[serde(default, rename = "burst")]
     pub bursts: Vec<BurstConfig>,
+    /// `[convert]`: the helper VM `ferry convert` boots with an image attached.
+    #[serde(default)]
+    pub convert: ConvertSettings,
+}
+
+/// `[convert]`: the conversion helper, a small Linux VM that `ferry convert` boots under
+/// QEMU with the image to convert attached as its second disk (`/dev/vdb`), reached over
+/// SSH as root. Its root image is never written (QEMU keeps the helper's writes in a
+/// temporary overlay).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertSettings {
+    /// The helper's kernel and initramfs (given to QEMU) and its root file system image
+    /// (raw, the whole disk one file system).
+    pub helper_kernel: Option<PathBuf>,
+    pub helper_initrd: Option<PathBuf>,
+    pub helper_root: Option<PathBuf>,
+    /// The private key the helper's root account takes.
+    pub helper_identity: Option<PathBuf>,
+    /// The QEMU binary (default `qemu-system-x86_64`).
+    #[serde(default = "default_qemu")]
+    pub qemu: String,
+    /// Where the work copy of the image is written (default: the system's temp dir);
+    /// it needs the image's size, sparse.
+    pub work_dir: Option<PathBuf>,
+    /// QEMU's accelerator: `kvm`, `tcg` (software emulation, for an appliance that is
+    /// itself a VM without nested virtualisation, where KVM opens but never runs a
+    /// guest), or `auto` (the default: KVM when /dev/kvm opens, else TCG).
+    #[serde(default = "default_accel")]
+    pub accel: Accel,
+    #[serde(default = "default_convert_memory")]
+    pub memory_mib: u32,
+    #[serde(default = "default_convert_cpus")]
+    pub cpus: u32,
+    /// How long the helper may take from power-on to answering SSH.
+    #[serde(default = "default_convert_boot_timeout")]
+    pub boot_timeout_s: u64,
+}
+
+impl Default for ConvertSettings {
+    fn default() -> Self {
+        ConvertSettings {
+            helper_kernel: None,
+            helper_initrd: None,
+            helper_root: None,
+            helper_identity: None,
+            qemu: default_qemu(),
+            work_dir: None,
+            accel: default_accel(),
+            memory_mib: default_convert_memory(),
+            cpus: default_convert_cpus(),
+            boot_timeout_s: default_convert_boot_timeout(),
+        }
+    }
+}
+
+fn default_qemu() -> String {
+    "qemu-system-x86_64".to_string()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+fn default_accel() -> Accel {
+    Accel::Auto
+}
+
+fn default_convert_memory() -> u32 {
+    1024
+}
+
+fn default_convert_cpus() -> u32 {
+    1
+}
+
+fn default_convert_boot_timeout() -> u64 {
+    300
 }
 
 /// `[discovery]`: hosts to discover that are not (yet) `[[host]]` entries.
@@ -94,6 +176,16 @@ impl Settings {
         d.identity = d.identity.take().map(|p| base.join(p));
         d.known_hosts = d.known_hosts.take().map(|p| base.join(p));
         d.results = Some(base.join(d.results.take().unwrap_or_else(|| "discovery.json".into())));
+        let c = &mut s.convert;
+        for p in [
+            &mut c.helper_kernel,
+            &mut c.helper_initrd,
+            &mut c.helper_root,
+            &mut c.helper_identity,
+            &mut c.work_dir,
+        ] {
+            *p = p.take().map(|p| base.join(p));
+        }
         Ok(s)
     }
 
@@ -225,6 +317,7 @@ impl Settings {
             discovery: Default::default(),
             groups: Vec::new(),
             bursts: Vec::new(),
+            convert: Default::default(),
         }
     }
 }

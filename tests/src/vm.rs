@@ -31,11 +31,33 @@ pub enum Hardware {
     Nitro,
 }
 
-/// The built source disk and the key its root account takes.
+/// The built source disk and the key its root account takes; beside them the
+/// conversion helper's files (its root account takes the same key).
 #[derive(Debug, Clone)]
 pub struct SourceImage {
     pub disk: PathBuf,
     pub key: PathBuf,
+    pub helper: PathBuf,
+}
+
+impl SourceImage {
+    /// A `[convert]` section naming the helper's files (software emulation: KVM opens
+    /// here but cannot run guests).
+    pub fn convert_section(&self) -> String {
+        format!(
+            "[convert]\naccel = \"tcg\"\nhelper_kernel = \"{}\"\nhelper_initrd = \"{}\"\nhelper_root = \"{}\"\nhelper_identity = \"{}\"\n",
+            self.helper.join("vmlinuz").display(),
+            self.helper.join("initrd.img").display(),
+            self.helper.join("root.raw").display(),
+            self.key.display()
+        )
+    }
+}
+
+/// This process's turn to run a VM, for a VM that the test does not start itself (the
+/// conversion helper `ferry convert` boots): held, no [`Vm`] boots.
+pub fn turn() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn cache_dir() -> PathBuf {
@@ -80,6 +102,7 @@ pub fn source_image() -> Result<SourceImage> {
     let image = SourceImage {
         disk: dir.join("source.raw"),
         key: dir.join("key"),
+        helper: dir.join("helper"),
     };
     if !dir.join("done").exists() {
         if !image.key.exists() {
@@ -155,6 +178,36 @@ impl Vm {
         Self::start(disk, key, dir, name, hw, Some(kernel))
     }
 
+    /// Boots the conversion helper's system as a rescue system (its kernel given to
+    /// QEMU, its root on the first disk and never written) with `disk` (qcow2) attached
+    /// as the second disk, `/dev/vdb`: a server's disk written while the server is down.
+    pub fn boot_rescue(disk: &Path, image: &SourceImage, dir: &Path, name: &str) -> Result<Vm> {
+        let drives = vec![
+            format!(
+                "file={},format=raw,if=none,id=d0,snapshot=on",
+                image.helper.join("root.raw").display()
+            ),
+            "virtio-blk-pci,drive=d0".to_string(),
+            format!("file={},format=qcow2,if=none,id=d1", disk.display()),
+            "virtio-blk-pci,drive=d1".to_string(),
+        ];
+        let kernel = image.helper.join("vmlinuz");
+        let initrd = image.helper.join("initrd.img");
+        Self::spawn(
+            drives,
+            "virtio-net-pci,netdev=n0",
+            &image.key,
+            disk,
+            dir,
+            name,
+            Some((
+                &kernel,
+                &initrd,
+                "root=/dev/vda rw console=ttyS0 net.ifnames=0",
+            )),
+        )
+    }
+
     fn start(
         disk: &Path,
         key: &Path,
@@ -163,10 +216,6 @@ impl Vm {
         hw: Hardware,
         kernel: Option<(&Path, &Path, &str)>,
     ) -> Result<Vm> {
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-        let ssh_port = free_port("127.0.0.1")?;
-        let serial = dir.join(format!("{name}.serial.log"));
-        let drive = format!("file={},format=qcow2,if=none,id=d0", disk.display());
         let (disk_dev, nic) = match hw {
             Hardware::Kvm => ("virtio-blk-pci,drive=d0", "virtio-net-pci,netdev=n0"),
             Hardware::Nitro => (
@@ -174,6 +223,26 @@ impl Vm {
                 "e1000,netdev=n0,mac=0e:46:52:52:59:01,addr=0x5",
             ),
         };
+        let drives = vec![
+            format!("file={},format=qcow2,if=none,id=d0", disk.display()),
+            disk_dev.to_string(),
+        ];
+        Self::spawn(drives, nic, key, disk, dir, name, kernel)
+    }
+
+    /// `drives`: pairs of `-drive` and `-device` values.
+    fn spawn(
+        drives: Vec<String>,
+        nic: &str,
+        key: &Path,
+        disk: &Path,
+        dir: &Path,
+        name: &str,
+        kernel: Option<(&Path, &Path, &str)>,
+    ) -> Result<Vm> {
+        let turn = turn();
+        let ssh_port = free_port("127.0.0.1")?;
+        let serial = dir.join(format!("{name}.serial.log"));
         let mut cmd = Command::new("qemu-system-x86_64");
         if let Some((vmlinuz, initrd, append)) = kernel {
             cmd.arg("-kernel")
@@ -182,11 +251,13 @@ impl Vm {
                 .arg(initrd)
                 .args(["-append", append]);
         }
+        for pair in drives.chunks(2) {
+            cmd.args(["-drive", &pair[0], "-device", &pair[1]]);
+        }
         let proc = Proc::spawn(
             &format!("VM {name}"),
             cmd.args(["-accel", "tcg,tb-size=256", "-smp", "1", "-m", "1024"])
                 .args(["-display", "none", "-monitor", "none", "-nodefaults"])
-                .args(["-drive", &drive, "-device", disk_dev])
                 .args([
                     "-netdev",
                     &format!("user,id=n0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22"),

@@ -47,11 +47,18 @@ sed -i 's/^MODULES=.*/MODULES=list/' "$ROOT/etc/initramfs-tools/initramfs.conf"
 echo ferry-source >"$ROOT/etc/hostname"
 printf 'auto lo\niface lo inet loopback\n\nallow-hotplug ens3\niface ens3 inet dhcp\n' >"$ROOT/etc/network/interfaces"
 printf '/dev/mapper/vg-root / ext4 errors=remount-ro 0 1\n/dev/vda1 /boot ext4 defaults 0 2\n' >"$ROOT/etc/fstab"
-printf 'SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{address}=="52:54:00:12:34:56", NAME="ens3"\n' \
-  >"$ROOT/etc/udev/rules.d/70-persistent-net.rules"
 install -d -m 700 "$ROOT/root/.ssh"
 install -m 600 "$KEY" "$ROOT/root/.ssh/authorized_keys"
 for d in proc sys dev; do mount --bind "/$d" "$ROOT/$d"; done
+# The helper's initramfs first (no MAC-bound rule in it), then the source's: its
+# initramfs carries the rule too, as initramfs-tools' udev hook copies it.
+chroot "$ROOT" update-initramfs -u -k "$KVER" >/dev/null 2>&1
+HELPER="$OUT/helper"
+mkdir -p "$HELPER"
+cp "$ROOT/boot/vmlinuz-$KVER" "$HELPER/vmlinuz"
+cp "$ROOT/boot/initrd.img-$KVER" "$HELPER/initrd.img"
+printf 'SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{address}=="52:54:00:12:34:56", NAME="ens3"\n' \
+  >"$ROOT/etc/udev/rules.d/70-persistent-net.rules"
 chroot "$ROOT" update-initramfs -u -k "$KVER" >/dev/null 2>&1
 for d in dev sys proc; do umount "$ROOT/$d"; done
 
@@ -97,10 +104,6 @@ losetup -d "$LR"; LOOPS=()
 # The conversion helper: the same system on a plain disk (no LVM of its own, so that a
 # guest's volume groups never clash with it), booted with its kernel given to QEMU;
 # the network on eth0 (the helper boots with net.ifnames=0).
-HELPER="$OUT/helper"
-mkdir -p "$HELPER"
-cp "$BOOTDIR/vmlinuz-$KVER" "$HELPER/vmlinuz"
-cp "$BOOTDIR/initrd.img-$KVER" "$HELPER/initrd.img"
 echo ferry-helper >"$ROOT/etc/hostname"
 printf '/dev/vda / ext4 defaults 0 1\n' >"$ROOT/etc/fstab"
 printf 'auto lo\niface lo inet loopback\n\nallow-hotplug eth0\niface eth0 inet dhcp\n' >"$ROOT/etc/network/interfaces"

@@ -60,6 +60,18 @@ pub struct CaptureOptions {
     /// The point's parent; none: the host's newest point in the store. (A recovery
     /// instance's first capture names the point it was launched from.)
     pub parent: Option<String>,
+    /// A point derived from another (`ferry convert`): the image read is a work copy,
+    /// the point keeps the source's disk, consistency and machine facts.
+    pub derived: Option<Derived>,
+}
+
+/// What a derived point keeps from its source, and what made it.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    pub disk: String,
+    pub consistency: Consistency,
+    pub machine: Option<ferry_core::manifest::MachineFacts>,
+    pub conversion: ferry_core::convert::Conversion,
 }
 
 /// A progress bar following the bytes the pipeline has read.
@@ -135,18 +147,24 @@ pub async fn capture_host(
         duration_s: 0.0,
     };
     stats.duration_s = started.elapsed().as_secs_f64();
+    let d = opts.derived.clone();
     let mut manifest = Manifest {
         meta: PointMeta {
             point: point.clone(),
             host: h.name.clone(),
-            disk: h.disk.clone(),
+            disk: d
+                .as_ref()
+                .map_or_else(|| h.disk.clone(), |d| d.disk.clone()),
             created,
             image_size: out.image_size,
-            consistency: source::consistency(h),
+            consistency: d
+                .as_ref()
+                .map_or_else(|| source::consistency(h), |d| d.consistency),
             image_blake3: out.image_blake3,
             parent: parent.clone(),
             stats,
-            machine,
+            machine: d.as_ref().map_or(machine, |d| d.machine.clone()),
+            converted: d.map(|d| d.conversion),
         },
         chunks: out.chunks,
     };
@@ -166,9 +184,13 @@ pub async fn capture_host(
     let mut after_point_error = None;
     if let Some(db) = records {
         let recorded = async {
-            db.put_host(h, host_key.as_deref(), &point)
-                .await
-                .with_context(|| format!("recording host {} in DynamoDB", h.name))?;
+            // A derived point was read from a work copy: the host's record (how it is
+            // reached) stays as its own captures wrote it.
+            if opts.derived.is_none() {
+                db.put_host(h, host_key.as_deref(), &point)
+                    .await
+                    .with_context(|| format!("recording host {} in DynamoDB", h.name))?;
+            }
             db.put_point(&manifest.meta, &key)
                 .await
                 .with_context(|| format!("recording point {point} in DynamoDB"))

@@ -56,6 +56,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<Captures> {
     let repo = Arc::new(ctx.repo().await?);
     let records = ctx.records().await;
     let opts = CaptureOptions {
+        derived: None,
         parent: None,
         accept_new_host_key: args.keys.accept_new_host_key,
         shutdown: ctx.shutdown.clone(),

@@ -5,6 +5,7 @@
 pub mod args;
 pub mod burst;
 pub mod capture;
+pub mod convert;
 pub mod daemon;
 pub mod discover;
 pub mod dr;
@@ -63,6 +64,9 @@ pub enum Command {
     Store(store::Args),
     /// Capture hosts' disks into new recovery points.
     Capture(capture::Args),
+    /// Make a point bootable on EC2 Nitro (NVMe, ENA, serial console, DHCP on any
+    /// interface): a new point of the host, derived from it, that shares its chunks.
+    Convert(convert::Args),
     /// List a host's recovery points.
     Points(points::Args),
     /// Restore a point to a file or onto a host's disk.
@@ -104,6 +108,7 @@ pub async fn run(command: Command, ctx: &Ctx) -> Result<ExitCode> {
     match command {
         Command::Store(a) => out.emit(&store::run(a, ctx).await?),
         Command::Capture(a) => out.emit(&capture::run(a, ctx).await?),
+        Command::Convert(a) => out.emit(&convert::run(a, ctx).await?),
         Command::Points(a) => out.emit(&points::run(a, ctx).await?),
         Command::Restore(a) => out.emit(&restore::run(a, ctx).await?),
         Command::Verify(a) => out.emit(&verify::run(a, ctx).await?),

@@ -62,6 +62,16 @@ impl Report for Points {
                 mib(p.stats.bytes_new),
                 p.consistency
             )?;
+            if let Some(c) = &p.converted {
+                writeln!(
+                    out,
+                    "  converted from {} for {} ({}): {}",
+                    c.from,
+                    c.target,
+                    c.ran_on,
+                    c.summary()
+                )?;
+            }
         }
         Ok(())
     }

@@ -137,11 +137,7 @@ pub fn bls_entry(text: &str, opts: Options, uuid_of: &dyn Fn(u32) -> Option<Stri
 
 /// `/etc/default/grub`: `GRUB_CMDLINE_LINUX` edited (added when missing), and GRUB's
 /// own menu on the serial port too.
-pub fn default_grub(
-    text: &str,
-    opts: Options,
-    uuid_of: &dyn Fn(u32) -> Option<String>,
-) -> Edited {
+pub fn default_grub(text: &str, opts: Options, uuid_of: &dyn Fn(u32) -> Option<String>) -> Edited {
     const KEY: &str = "GRUB_CMDLINE_LINUX=";
     let mut e = edit_lines(text, |body| {
         let value = body.strip_prefix(KEY)?;
@@ -149,7 +145,7 @@ pub fn default_grub(
         let (args, c) = edit_args(inner, opts, uuid_of);
         Some((format!("{KEY}\"{args}\""), c))
     });
-    let mut append = |line: String, change: &str, e: &mut Edited| {
+    let append = |line: String, change: &str, e: &mut Edited| {
         if !e.text.is_empty() && !e.text.ends_with('\n') {
             e.text.push('\n');
         }
@@ -218,7 +214,9 @@ mod tests {
         let e = grub_cfg(cfg, Options::default(), &uuids);
         assert_eq!(e.entries, 2);
         assert!(e.text.contains("  linux /vmlinuz-6.1 root=UUID=2222 ro quiet console=tty0 console=ttyS0,115200n8 nvme_core"));
-        assert!(e.text.contains("\tlinux16 /vmlinuz-5 root=UUID=2222 console=tty0"));
+        assert!(e
+            .text
+            .contains("\tlinux16 /vmlinuz-5 root=UUID=2222 console=tty0"));
         assert!(e.text.contains("  initrd /initrd.img-6.1\n"));
         assert!(e.text.starts_with("set timeout=0\nmenuentry"));
         assert_eq!(grub_cfg(&e.text, Options::default(), &uuids).entries, 0);
@@ -230,12 +228,16 @@ mod tests {
         let e = default_grub(d, Options::default(), &uuids);
         assert!(e.text.contains("GRUB_CMDLINE_LINUX=\"root=UUID=2222 console=tty0 console=ttyS0,115200n8 nvme_core.io_timeout=4294967295\"\n"));
         assert!(e.text.contains("GRUB_TERMINAL=\"console serial\"\n"));
-        assert!(e.text.ends_with("GRUB_SERIAL_COMMAND=\"serial --speed=115200\"\n"));
+        assert!(e
+            .text
+            .ends_with("GRUB_SERIAL_COMMAND=\"serial --speed=115200\"\n"));
         let again = default_grub(&e.text, Options::default(), &uuids);
         assert_eq!(again.text, e.text);
         assert!(again.changes.is_empty());
         let missing = default_grub("GRUB_DEFAULT=0", Options::default(), &uuids);
-        assert!(missing.text.starts_with("GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=tty0"));
+        assert!(missing
+            .text
+            .starts_with("GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX=\"console=tty0"));
         let bls = "title Linux\noptions root=/dev/sda2 ro\nlinux /vmlinuz\n";
         let e = bls_entry(bls, Options::default(), &uuids);
         assert!(e.text.contains("\noptions root=UUID=2222 ro console=tty0"));

@@ -37,8 +37,8 @@ pub fn entries(text: &str) -> Vec<Entry> {
 /// first; swap, network file systems, pseudo file systems and `noauto` left out.
 pub fn mounts_below_root(entries: &[Entry]) -> Vec<&Entry> {
     const SKIP: [&str; 12] = [
-        "swap", "nfs", "nfs4", "cifs", "smbfs", "tmpfs", "proc", "sysfs", "devpts", "none",
-        "auto", "fuse",
+        "swap", "nfs", "nfs4", "cifs", "smbfs", "tmpfs", "proc", "sysfs", "devpts", "none", "auto",
+        "fuse",
     ];
     let mut v: Vec<&Entry> = entries
         .iter()

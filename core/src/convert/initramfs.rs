@@ -88,8 +88,7 @@ pub fn missing<'a>(listing: &str, builtin: &str) -> Vec<&'a str> {
         .filter(|m| {
             let file = |l: &str| {
                 let name = l.rsplit('/').next().unwrap_or("");
-                name == format!("{m}.ko")
-                    || name.starts_with(&format!("{m}.ko."))
+                name == format!("{m}.ko") || name.starts_with(&format!("{m}.ko."))
             };
             !listing.lines().any(file) && !builtin.lines().any(file)
         })

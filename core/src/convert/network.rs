@@ -100,7 +100,9 @@ pub fn matches_mac(text: &str) -> bool {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_match = line == "[Match]";
-        } else if in_match && (line.starts_with("MACAddress=") || line.starts_with("PermanentMACAddress=")) {
+        } else if in_match
+            && (line.starts_with("MACAddress=") || line.starts_with("PermanentMACAddress="))
+        {
             return true;
         }
     }
@@ -119,7 +121,9 @@ mod tests {
         assert_eq!(removed, ["ens3", "ens4"]);
         assert!(text.contains("\nauto lo\niface lo inet loopback\n"));
         assert!(text.contains("# ferry convert: allow-hotplug ens3\n# ferry convert: iface ens3 inet static\n# ferry convert:     address 10.0.0.5/24\n"));
-        assert!(text.contains("# ferry convert: auto lo ens4\nauto lo\n# ferry convert: iface ens4 inet dhcp\n"));
+        assert!(text.contains(
+            "# ferry convert: auto lo ens4\nauto lo\n# ferry convert: iface ens4 inet dhcp\n"
+        ));
         assert!(!text.contains("eth0"));
         // Nothing left to take out the second time.
         let (again, removed) = interfaces(&text, false);
@@ -143,7 +147,9 @@ mod tests {
         assert_eq!(n, 1);
         assert!(text.contains("# ferry convert: SUBSYSTEM==\"net\""));
         assert_eq!(udev_mac_rules(&text).1, 0);
-        assert!(matches_mac("[Match]\nMACAddress=52:54:00:12:34:56\n[Link]\nName=lan0\n"));
+        assert!(matches_mac(
+            "[Match]\nMACAddress=52:54:00:12:34:56\n[Link]\nName=lan0\n"
+        ));
         assert!(!matches_mac("[Match]\nName=en*\n[Network]\nMACAddress=1\n"));
     }
 }

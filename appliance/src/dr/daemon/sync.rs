@@ -122,6 +122,7 @@ pub(super) async fn sync_host(c: CtxRef, mut s: SyncCtx) {
         }
         let (shutdown, watcher) = capture_shutdown(&s);
         let opts = CaptureOptions {
+            derived: None,
             parent: None,
             accept_new_host_key: s.accept_new_host_key,
             shutdown,

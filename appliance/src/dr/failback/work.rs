@@ -131,6 +131,7 @@ pub async fn pass(
     let repo = Arc::new(ctx.repo().await?);
     let started = Instant::now();
     let opts = CaptureOptions {
+        derived: None,
         accept_new_host_key: false,
         shutdown: shutdown.clone(),
         parent: (n == 1).then(|| home.launched_point.clone()),
