@@ -1,6 +1,6 @@
 //! OpenSSH `sshd` test hosts: each on its own loopback address and port, with its own
 //! host key, an authorized client key, a disk image, and a `bin/` directory that comes
-//! first on the session's PATH (for stand-in commands such as `lvcreate`).
+//! first on the session's PATH (for stand-in commands such as `cat` or `lvcreate`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -6,8 +6,8 @@
 //! converges (its target equals the point). Each case prints one row of the table,
 //! `FAULT | stage | fault | outcome`.
 //!
-//! Elsewhere, in the same spirit: SIGTERM during an LVM capture and a dropped connection
-//! during one (`lvm_snapshot`), a restore's `dd` killed (`restore_to_host`), a rebuild
+//! Elsewhere, in the same spirit: SIGTERM, a dropped connection and a failing read
+//! during an LVM capture of a real guest (the VM tests' `snapshot`), a restore's `dd` killed (`restore_to_host`), a rebuild
 //! after a failed build (`build_image_fn`), a launch refused inside the migrate state
 //! machine (`migrate_sm`).
 

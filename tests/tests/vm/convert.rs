@@ -8,36 +8,24 @@ use ferry_tests::vm::{source_image, Hardware, Vm};
 
 use crate::{boot_files, ferry_for, qcow2, restore_to};
 
-/// What a server moved as it is meets on EC2: its capture boots on the hardware it ran
-/// on, and on NVMe its initramfs (no NVMe driver) never finds the root volume and drops
-/// to its emergency shell. (The source's console is on the screen only: the NVMe boot
-/// loads the disk's own kernel and initramfs with the serial console added, so that
-/// the test reads what the initramfs says.) The source server's disk is captured as the
-/// appliance reads a local disk: the capture over SSH of a live guest is the LVM test's,
-/// and a whole 2 GiB disk through the emulated guest's SSH takes minutes.
+/// What a server moved as it is meets on EC2: on NVMe with another NIC, its initramfs
+/// (no NVMe driver) never finds the root volume and drops to its emergency shell. (The
+/// source's console is on the screen only: the NVMe boot loads the disk's own kernel
+/// and initramfs with the serial console added, so that the test reads what the
+/// initramfs says. That the same capture boots on the hardware it ran on is
+/// `vm_source_capture_boots_on_its_own_hardware_...`.)
 #[test]
-fn vm_unconverted_capture_boots_on_its_own_hardware_and_not_on_nvme() -> Result<()> {
+fn vm_unconverted_capture_does_not_boot_on_nvme() -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
     let ferry = ferry_for(
         dir.path(),
         &format!("disk = \"{}\"\n", image.disk.display()),
     )?;
-    let cap = ferry.json(&["capture", "source"])?;
+    ferry.json(&["capture", "source"])?;
     let restored = dir.path().join("restored.raw");
     restore_to(&ferry, &restored)?;
-    assert_eq!(cap["image_size"].as_u64(), Some(restored.metadata()?.len()));
     let qcow = qcow2(&restored)?;
-
-    // On its own hardware (virtio): it boots and answers.
-    let started = Instant::now();
-    let mut own = Vm::boot_disk(&qcow, &image.key, dir.path(), "own", Hardware::Kvm)?;
-    own.wait_ssh(started, Duration::from_secs(180))?;
-    assert_eq!(
-        own.ssh("findmnt -n -o SOURCE /")?.trim(),
-        "/dev/mapper/vg-root"
-    );
-    own.shutdown(Duration::from_secs(30))?;
 
     // On NVMe with another NIC: the initramfs gives up on the root volume.
     let (vmlinuz, initrd) = boot_files(&restored, dir.path())?;

@@ -50,3 +50,113 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
     vm.shutdown(Duration::from_secs(30))?;
     Ok(())
 }
+
+/// The ferry snapshots of `vg` and every other volume, sorted.
+fn volumes(vm: &Vm) -> Result<Vec<String>> {
+    let lvs = vm.ssh("lvs --noheadings -o lv_name vg")?;
+    let mut names: Vec<String> = lvs.split_whitespace().map(str::to_string).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// In the guest, waits (at most 60 s) until a capture's snapshot of `vg/data` exists.
+const WAIT_FOR_SNAPSHOT: &str = "for i in $(seq 600); do lvs --noheadings -o lv_name vg | grep -q ferry-data- && exit 0; sleep 0.1; done; exit 1";
+
+/// Every path out of an LVM capture with the guest's real LVM: snapshots older than
+/// any capture are swept by the next capture (a young one, someone else's capture in
+/// progress, stays); SIGTERM stops a capture within 5 s and removes its snapshot; a
+/// connection killed mid-read (the guest's sshd session processes, SIGKILL) fails the
+/// capture, which removes the snapshot over a new connection. No failed capture writes a
+/// point. (A snapshot that cannot be read is the stand-in test's,
+/// `integration::snapshot_stand_in`.)
+#[test]
+fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_or_loses_its_connection() -> Result<()> {
+    let image = source_image()?;
+    let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
+    let started = Instant::now();
+    let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
+    vm.wait_ssh(started, Duration::from_secs(180))?;
+    // A volume of zeros (nothing written to it): long enough to read that a test can
+    // act during the read.
+    vm.ssh("lvcreate -q -L 256M -n data vg >/dev/null")?;
+    let ferry = ferry_for(
+        dir.path(),
+        &format!(
+            "ssh = \"root@127.0.0.1:{port}\"\nidentity = \"{key}\"\nknown_hosts = \"{kh}\"\n\
+             disk = \"/dev/vg/data\"\nsnapshot = \"lvm\"\nsnapshot_size = \"8M\"\n",
+            port = vm.ssh_port,
+            key = image.key.display(),
+            kh = dir.path().join("known_hosts").display(),
+        ),
+    )?;
+    let points = |n: usize| -> Result<()> {
+        let p = ferry.json(&["points", "source"])?;
+        assert_eq!(p.as_array().map(Vec::len), Some(n), "{p}");
+        Ok(())
+    };
+    let base = ["data".to_string(), "root".to_string()];
+
+    // Stale and young snapshots, as dead appliances would leave them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let stale = format!("ferry-data-deadbeef-{}", now - 13 * 3600);
+    let young = format!("ferry-data-cafebabe-{}", now - 60);
+    vm.ssh(&format!(
+        "lvcreate -q -s -L 8M -n {stale} vg/data >/dev/null && lvcreate -q -s -L 8M -n {young} vg/data >/dev/null"
+    ))?;
+    ferry.json(&["capture", "source", "--accept-new-host-key"])?;
+    let mut want = vec![young.clone(), base[0].clone(), base[1].clone()];
+    want.sort();
+    assert_eq!(
+        volumes(&vm)?,
+        want,
+        "the stale snapshot is swept, the young one stays"
+    );
+    vm.ssh(&format!("lvremove -q -f vg/{young} >/dev/null"))?;
+    points(1)?;
+
+    // SIGTERM once the snapshot exists.
+    let mut child = ferry.spawn(&["capture", "source"])?;
+    vm.ssh(WAIT_FOR_SNAPSHOT)?;
+    // SAFETY: a signal to this test's own child process.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let signalled = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        anyhow::ensure!(
+            signalled.elapsed() < Duration::from_secs(20),
+            "ferry did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stopped_in = signalled.elapsed();
+    let stderr = String::from_utf8_lossy(&child.wait_with_output()?.stderr).into_owned();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stopped_in < Duration::from_secs(5), "{stopped_in:?}");
+    assert_eq!(volumes(&vm)?, base, "SIGTERM left the snapshot");
+    points(1)?;
+    println!("FAULT | capture | SIGTERM during an LVM capture (real guest) | stops within 5 s, exit 1, no point; the snapshot is removed |");
+
+    // The connection killed: every root SSH session's process in the guest, the one
+    // reading the snapshot and the test's own (which therefore reports an error).
+    let child = ferry.spawn(&["capture", "source"])?;
+    vm.ssh(WAIT_FOR_SNAPSHOT)?;
+    let _ = vm.ssh("pkill -9 -f '^sshd: root@notty'");
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        volumes(&vm)?,
+        base,
+        "a dropped connection left the snapshot"
+    );
+    points(1)?;
+    println!("FAULT | capture | SSH connection dropped during an LVM capture (real guest) | exit 1, no point; the snapshot is removed over a new connection |");
+
+    vm.shutdown(Duration::from_secs(30))?;
+    Ok(())
+}

@@ -1,16 +1,36 @@
-//! The source VM as the other tests find it.
+//! The source server as the other tests find it, through a capture.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use ferry_tests::vm::{source_image, Hardware, Vm};
 
+use crate::{ferry_for, qcow2, restore_to};
+
+/// The source server's disk, captured and restored, boots on the hardware it ran on
+/// (virtio): GRUB from the disk, root on LVM, room for a real snapshot, no NVMe driver
+/// in its initramfs. (The disk is captured as the appliance reads a local disk: the
+/// capture over SSH of a live guest is the LVM tests', and a whole 2 GiB disk through
+/// the emulated guest's SSH takes minutes.)
 #[test]
-fn vm_source_boots_from_its_disk_with_root_on_lvm_and_answers_ssh() -> Result<()> {
+fn vm_source_capture_boots_on_its_own_hardware_with_root_on_lvm_and_answers_ssh() -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
+    let ferry = ferry_for(
+        dir.path(),
+        &format!("disk = \"{}\"\n", image.disk.display()),
+    )?;
+    let cap = ferry.json(&["capture", "source"])?;
+    let restored = dir.path().join("restored.raw");
+    restore_to(&ferry, &restored)?;
+    assert_eq!(cap["image_size"].as_u64(), Some(restored.metadata()?.len()));
+    assert_eq!(
+        ferry_tests::disk::sha256(&restored)?,
+        ferry_tests::disk::sha256(&image.disk)?
+    );
+    let qcow = qcow2(&restored)?;
     let started = Instant::now();
-    let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
+    let mut vm = Vm::boot_disk(&qcow, &image.key, dir.path(), "source", Hardware::Kvm)?;
     let up = vm.wait_ssh(started, Duration::from_secs(180))?;
     eprintln!("source VM: power-on to SSH in {up:.1?}");
     // GRUB from the disk (it names the kernel it loaded), root on LVM, /boot by device
