@@ -142,6 +142,8 @@ pub struct Vm {
     pub overlay: PathBuf,
     key: PathBuf,
     proc: Proc,
+    /// When QEMU started (after this VM's turn came): what boot times count from.
+    powered_on: Instant,
     _turn: MutexGuard<'static, ()>,
 }
 
@@ -276,6 +278,7 @@ impl Vm {
             overlay: disk.to_path_buf(),
             key: key.to_path_buf(),
             proc,
+            powered_on: Instant::now(),
             _turn: turn,
         })
     }
@@ -315,8 +318,10 @@ impl Vm {
     }
 
     /// Waits until sshd answers a real login (slirp accepts the forwarded port long
-    /// before); returns how long after power-on.
-    pub fn wait_ssh(&mut self, started: Instant, timeout: Duration) -> Result<Duration> {
+    /// before), at most `timeout` after power-on (not counting the wait for this VM's
+    /// turn); returns how long after power-on.
+    pub fn wait_ssh(&mut self, timeout: Duration) -> Result<Duration> {
+        let started = self.powered_on;
         loop {
             self.proc.check_alive()?;
             if self
@@ -336,13 +341,10 @@ impl Vm {
         }
     }
 
-    /// Waits until the serial console shows `needle`; returns how long after power-on.
-    pub fn wait_serial(
-        &mut self,
-        needle: &str,
-        started: Instant,
-        timeout: Duration,
-    ) -> Result<Duration> {
+    /// Waits until the serial console shows `needle`, at most `timeout` after power-on;
+    /// returns how long after power-on.
+    pub fn wait_serial(&mut self, needle: &str, timeout: Duration) -> Result<Duration> {
+        let started = self.powered_on;
         loop {
             if self.serial_text().contains(needle) {
                 return Ok(started.elapsed());

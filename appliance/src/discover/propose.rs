@@ -70,7 +70,7 @@ mod tests {
     use crate::discover::parse::{disks::lsblk, fixture};
 
     #[test]
-    fn the_root_disk_is_found_through_lvm() {
+    fn the_root_disk_is_found_through_its_volume_group() {
         let h = HostReport {
             inventory: Some(Inventory {
                 block_devices: lsblk(&fixture("lsblk-lvm-server.json")).unwrap(),

@@ -184,7 +184,7 @@ mod tests {
     }
 
     #[test]
-    fn root_by_uuid_serial_console_and_nvme_timeout_added_once() {
+    fn root_by_uuid_serial_console_and_io_timeout_added_once() {
         let (args, c) = edit_args("root=/dev/sda2 ro quiet", Options::default(), &uuids);
         assert_eq!(
             args,

@@ -29,7 +29,6 @@ fn vm_unconverted_capture_does_not_boot_on_nvme() -> Result<()> {
 
     // On NVMe with another NIC: the initramfs gives up on the root volume.
     let (vmlinuz, initrd) = boot_files(&restored, dir.path())?;
-    let started = Instant::now();
     let mut nitro = Vm::boot_kernel(
         &qcow,
         &image.key,
@@ -42,7 +41,7 @@ fn vm_unconverted_capture_does_not_boot_on_nvme() -> Result<()> {
             "root=/dev/mapper/vg-root ro rootdelay=10 console=ttyS0",
         ),
     )?;
-    let failed = nitro.wait_serial("Dropping to a shell", started, Duration::from_secs(180))?;
+    let failed = nitro.wait_serial("Dropping to a shell", Duration::from_secs(180))?;
     let text = nitro.serial_text();
     assert!(
         text.contains("ALERT!") && text.contains("/dev/mapper/vg-root does not exist"),
@@ -143,9 +142,8 @@ fn vm_converted_point_boots_on_nvme_with_another_nic_and_answers_ssh() -> Result
     let restored = dir.path().join("converted.raw");
     restore_to(&ferry, &restored)?;
     let qcow = qcow2(&restored)?;
-    let started = Instant::now();
     let mut nitro = Vm::boot_disk(&qcow, &image.key, dir.path(), "nitro", Hardware::Nitro)?;
-    let up = nitro.wait_ssh(started, Duration::from_secs(240))?;
+    let up = nitro.wait_ssh(Duration::from_secs(240))?;
     eprintln!("converted on NVMe: power-on to SSH in {up:.1?}");
     assert_eq!(
         nitro.ssh("findmnt -n -o SOURCE /")?.trim(),
@@ -166,7 +164,7 @@ fn vm_converted_point_boots_on_nvme_with_another_nic_and_answers_ssh() -> Result
     );
     let cmdline = nitro.ssh("cat /proc/cmdline")?;
     assert!(cmdline.contains("console=ttyS0,115200n8"), "{cmdline}");
-    nitro.wait_serial("login:", started, Duration::from_secs(60))?;
+    nitro.wait_serial("login:", Duration::from_secs(60))?;
     nitro.shutdown(Duration::from_secs(60))?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Failback onto a real origin server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use ferry_tests::vm::{source_image, Hardware, Vm};
@@ -28,9 +28,8 @@ fn vm_failback_delta_onto_the_origin_vm_is_followed_by_a_clean_reboot() -> Resul
         .to_string();
 
     // In AWS: the recovery instance runs, and writes.
-    let started = Instant::now();
     let mut aws = Vm::boot(&image, dir.path(), "aws", Hardware::Kvm)?;
-    aws.wait_ssh(started, Duration::from_secs(180))?;
+    aws.wait_ssh(Duration::from_secs(180))?;
     let want = aws.ssh(
         "head -c 8388608 /dev/urandom > /root/written-in-aws && echo 'failed over' > /etc/motd \
          && sync && sha256sum /root/written-in-aws",
@@ -58,9 +57,8 @@ fn vm_failback_delta_onto_the_origin_vm_is_followed_by_a_clean_reboot() -> Resul
         .arg(&origin)
         .status()?;
     anyhow::ensure!(st.success(), "qemu-img create");
-    let started = Instant::now();
     let mut rescue = Vm::boot_rescue(&origin, &image, dir.path(), "rescue")?;
-    rescue.wait_ssh(started, Duration::from_secs(180))?;
+    rescue.wait_ssh(Duration::from_secs(180))?;
     // The rescue system's udev activated the origin's volume group: deactivated, the
     // disk is not in use.
     rescue.ssh("vgchange -an vg >/dev/null")?;
@@ -93,9 +91,8 @@ fn vm_failback_delta_onto_the_origin_vm_is_followed_by_a_clean_reboot() -> Resul
     rescue.shutdown(Duration::from_secs(60))?;
 
     // The origin boots from its disk, cleanly.
-    let started = Instant::now();
     let mut back = Vm::boot_disk(&origin, &image.key, dir.path(), "origin", Hardware::Kvm)?;
-    let up = back.wait_ssh(started, Duration::from_secs(180))?;
+    let up = back.wait_ssh(Duration::from_secs(180))?;
     eprintln!("origin after the failback write: power-on to SSH in {up:.1?}");
     assert_eq!(back.ssh("sha256sum /root/written-in-aws")?, want);
     assert_eq!(back.ssh("cat /etc/motd")?.trim(), "failed over");

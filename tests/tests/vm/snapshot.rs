@@ -15,9 +15,8 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
 ) -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
-    let started = Instant::now();
     let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
-    vm.wait_ssh(started, Duration::from_secs(180))?;
+    vm.wait_ssh(Duration::from_secs(180))?;
     vm.ssh(
         "lvcreate -q -L 96M -n data vg && head -c 100663296 /dev/urandom > /dev/vg/data && sync",
     )?;
@@ -73,9 +72,8 @@ const WAIT_FOR_SNAPSHOT: &str = "for i in $(seq 600); do lvs --noheadings -o lv_
 fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_or_loses_its_connection() -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
-    let started = Instant::now();
     let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
-    vm.wait_ssh(started, Duration::from_secs(180))?;
+    vm.wait_ssh(Duration::from_secs(180))?;
     // A volume of zeros (nothing written to it): long enough to read that a test can
     // act during the read.
     vm.ssh("lvcreate -q -L 256M -n data vg >/dev/null")?;

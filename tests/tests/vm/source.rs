@@ -1,6 +1,6 @@
 //! The source server as the other tests find it, through a capture.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Result;
 use ferry_tests::vm::{source_image, Hardware, Vm};
@@ -29,9 +29,8 @@ fn vm_source_capture_boots_on_its_own_hardware_with_root_on_lvm_and_answers_ssh(
         ferry_tests::disk::sha256(&image.disk)?
     );
     let qcow = qcow2(&restored)?;
-    let started = Instant::now();
     let mut vm = Vm::boot_disk(&qcow, &image.key, dir.path(), "source", Hardware::Kvm)?;
-    let up = vm.wait_ssh(started, Duration::from_secs(180))?;
+    let up = vm.wait_ssh(Duration::from_secs(180))?;
     eprintln!("source VM: power-on to SSH in {up:.1?}");
     // GRUB from the disk (it names the kernel it loaded), root on LVM, /boot by device
     // name.
