@@ -25,6 +25,5 @@ mod point_selection;
 mod restore_targets;
 mod restore_to_host;
 mod sample_disk;
-mod snapshot_stand_in;
 mod stepfunctions_local;
 mod store_damage;

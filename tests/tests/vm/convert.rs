@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use ferry_tests::vm::{source_image, Hardware, Vm};
 
-use crate::{boot_files, ferry_for, qcow2, restore_to};
+use crate::{boot_files, captured_source, ferry_for, qcow2, restore_to};
 
 /// What a server moved as it is meets on EC2: on NVMe with another NIC, its initramfs
 /// (no NVMe driver) never finds the root volume and drops to its emergency shell. (The
@@ -18,14 +18,7 @@ use crate::{boot_files, ferry_for, qcow2, restore_to};
 fn vm_unconverted_capture_does_not_boot_on_nvme() -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
-    let ferry = ferry_for(
-        dir.path(),
-        &format!("disk = \"{}\"\n", image.disk.display()),
-    )?;
-    ferry.json(&["capture", "source"])?;
-    let restored = dir.path().join("restored.raw");
-    restore_to(&ferry, &restored)?;
-    let qcow = qcow2(&restored)?;
+    let (_ferry, _, restored, qcow) = captured_source(dir.path(), "")?;
 
     // On NVMe with another NIC: the initramfs gives up on the root volume.
     let (vmlinuz, initrd) = boot_files(&restored, dir.path())?;

@@ -105,3 +105,44 @@ pub fn qcow2(raw: &std::path::Path) -> Result<std::path::PathBuf> {
     anyhow::ensure!(st.success(), "qemu-img convert {}", raw.display());
     Ok(qcow)
 }
+
+/// A `ferry` whose host `source` is the source server's disk read as a local disk, with
+/// that disk captured and its point restored: the ferry, the restored raw image and a
+/// qcow2 copy of it to boot. `more` is added to the host's config.
+pub fn captured_source(
+    dir: &std::path::Path,
+    more: &str,
+) -> Result<(
+    Ferry,
+    serde_json::Value,
+    std::path::PathBuf,
+    std::path::PathBuf,
+)> {
+    let image = source_image()?;
+    let ferry = ferry_for(dir, &format!("disk = \"{}\"\n{more}", image.disk.display()))?;
+    let cap = ferry.json(&["capture", "source"])?;
+    let restored = dir.join("restored.raw");
+    restore_to(&ferry, &restored)?;
+    let qcow = qcow2(&restored)?;
+    Ok((ferry, cap, restored, qcow))
+}
+
+/// A `ferry` whose host `source` is the running guest `vm` over SSH, its disk
+/// `/dev/vg/data` read from an LVM snapshot of `snapshot_size`.
+pub fn ferry_on_guest(
+    dir: &std::path::Path,
+    vm: &ferry_tests::vm::Vm,
+    key: &std::path::Path,
+    snapshot_size: &str,
+) -> Result<Ferry> {
+    ferry_for(
+        dir,
+        &format!(
+            "ssh = \"root@127.0.0.1:{port}\"\nidentity = \"{key}\"\nknown_hosts = \"{kh}\"\n\
+             disk = \"/dev/vg/data\"\nsnapshot = \"lvm\"\nsnapshot_size = \"{snapshot_size}\"\n",
+            port = vm.ssh_port,
+            key = key.display(),
+            kh = dir.join("known_hosts").display(),
+        ),
+    )
+}

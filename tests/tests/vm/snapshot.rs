@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use ferry_tests::vm::{source_image, Hardware, Vm};
 
-use crate::{ferry_for, restore_to};
+use crate::{ferry_on_guest, restore_to};
 
 /// A real `lvcreate --snapshot` in the live guest: the capture reads the snapshot, not
 /// the volume that keeps changing, removes it, and the point restores to exactly what
@@ -26,16 +26,7 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
         .next()
         .unwrap_or_default()
         .to_string();
-    let ferry = ferry_for(
-        dir.path(),
-        &format!(
-            "ssh = \"root@127.0.0.1:{port}\"\nidentity = \"{key}\"\nknown_hosts = \"{kh}\"\n\
-             disk = \"/dev/vg/data\"\nsnapshot = \"lvm\"\nsnapshot_size = \"64M\"\n",
-            port = vm.ssh_port,
-            key = image.key.display(),
-            kh = dir.path().join("known_hosts").display(),
-        ),
-    )?;
+    let ferry = ferry_on_guest(dir.path(), &vm, &image.key, "64M")?;
     let cap = ferry.json(&["capture", "source", "--accept-new-host-key"])?;
     assert_eq!(cap["consistency"], "lvm-snapshot", "{cap}");
     // The snapshot is gone: only the volumes the guest had.
@@ -59,17 +50,19 @@ fn volumes(vm: &Vm) -> Result<Vec<String>> {
 }
 
 /// In the guest, waits (at most 60 s) until a capture's snapshot of `vg/data` exists.
-const WAIT_FOR_SNAPSHOT: &str = "for i in $(seq 600); do lvs --noheadings -o lv_name vg | grep -q ferry-data- && exit 0; sleep 0.1; done; exit 1";
+/// (It ends with the check, so that commands after it run once the snapshot is there.)
+const WAIT_FOR_SNAPSHOT: &str = "for i in $(seq 600); do lvs --noheadings -o lv_name vg | grep -q ferry-data- && break; sleep 0.1; done; lvs --noheadings -o lv_name vg | grep -q ferry-data-";
 
 /// Every path out of an LVM capture with the guest's real LVM: snapshots older than
 /// any capture are swept by the next capture (a young one, someone else's capture in
 /// progress, stays); SIGTERM stops a capture within 5 s and removes its snapshot; a
 /// connection killed mid-read (the guest's sshd session processes, SIGKILL) fails the
-/// capture, which removes the snapshot over a new connection. No failed capture writes a
-/// point. (A snapshot that cannot be read is the stand-in test's,
-/// `integration::snapshot_stand_in`.)
+/// capture, which removes the snapshot over a new connection; a snapshot whose device
+/// fails while it is read (device-mapper's error target put in its place) fails the
+/// capture, which removes it. No failed capture writes a point.
 #[test]
-fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_or_loses_its_connection() -> Result<()> {
+fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_loses_its_connection_or_fails() -> Result<()>
+{
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
     let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
@@ -77,16 +70,7 @@ fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_or_loses_its_connection(
     // A volume of zeros (nothing written to it): long enough to read that a test can
     // act during the read.
     vm.ssh("lvcreate -q -L 256M -n data vg >/dev/null")?;
-    let ferry = ferry_for(
-        dir.path(),
-        &format!(
-            "ssh = \"root@127.0.0.1:{port}\"\nidentity = \"{key}\"\nknown_hosts = \"{kh}\"\n\
-             disk = \"/dev/vg/data\"\nsnapshot = \"lvm\"\nsnapshot_size = \"8M\"\n",
-            port = vm.ssh_port,
-            key = image.key.display(),
-            kh = dir.path().join("known_hosts").display(),
-        ),
-    )?;
+    let ferry = ferry_on_guest(dir.path(), &vm, &image.key, "8M")?;
     let points = |n: usize| -> Result<()> {
         let p = ferry.json(&["points", "source"])?;
         assert_eq!(p.as_array().map(Vec::len), Some(n), "{p}");
@@ -155,6 +139,22 @@ fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_or_loses_its_connection(
     points(1)?;
     println!("FAULT | capture | SSH connection dropped during an LVM capture (real guest) | exit 1, no point; the snapshot is removed over a new connection |");
 
+    // The snapshot's device fails while it is read: device-mapper's error target in
+    // place of its table, so that every read of it fails from then on.
+    let child = ferry.spawn(&["capture", "source"])?;
+    vm.ssh(&format!(
+        "{WAIT_FOR_SNAPSHOT} && dmsetup wipe_table $(dmsetup ls | awk '/^vg-ferry--data--/ && !/-cow/ {{ print $1 }}')"
+    ))?;
+    let out = child.wait_with_output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Input/output error") && stderr.contains("no point was written"),
+        "{stderr}"
+    );
+    assert_eq!(volumes(&vm)?, base, "a failed read left the snapshot");
+    points(1)?;
+    println!("FAULT | capture | the LVM snapshot's device fails while read (real guest) | exit 1, no point; the snapshot is removed |");
     vm.shutdown(Duration::from_secs(30))?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use ferry_tests::vm::{source_image, Hardware, Vm};
 
-use crate::{ferry_for, qcow2, restore_to};
+use crate::captured_source;
 
 /// The source server's disk, captured and restored, boots on the hardware it ran on
 /// (virtio): GRUB from the disk, root on LVM, room for a real snapshot, no NVMe driver
@@ -16,19 +16,12 @@ use crate::{ferry_for, qcow2, restore_to};
 fn vm_source_capture_boots_on_its_own_hardware_with_root_on_lvm_and_answers_ssh() -> Result<()> {
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
-    let ferry = ferry_for(
-        dir.path(),
-        &format!("disk = \"{}\"\n", image.disk.display()),
-    )?;
-    let cap = ferry.json(&["capture", "source"])?;
-    let restored = dir.path().join("restored.raw");
-    restore_to(&ferry, &restored)?;
+    let (_ferry, cap, restored, qcow) = captured_source(dir.path(), "")?;
     assert_eq!(cap["image_size"].as_u64(), Some(restored.metadata()?.len()));
     assert_eq!(
         ferry_tests::disk::sha256(&restored)?,
         ferry_tests::disk::sha256(&image.disk)?
     );
-    let qcow = qcow2(&restored)?;
     let mut vm = Vm::boot_disk(&qcow, &image.key, dir.path(), "source", Hardware::Kvm)?;
     let up = vm.wait_ssh(Duration::from_secs(180))?;
     eprintln!("source VM: power-on to SSH in {up:.1?}");

@@ -94,6 +94,9 @@ pub(super) async fn sync_host(c: CtxRef, mut s: SyncCtx) {
     let name = s.host.name.clone();
     let mut failures: u32 = 0;
     let mut retry_at: Option<OffsetDateTime> = None;
+    // The host's last image build started: at most one in flight per host, so that
+    // short sync intervals never queue builds faster than they finish.
+    let mut building: Option<String> = None;
     let progress = Progress::new(true);
     while !s.ctx_shutdown.is_requested() {
         let held = s.failed_over.borrow().clone();
@@ -153,10 +156,24 @@ pub(super) async fn sync_host(c: CtxRef, mut s: SyncCtx) {
                 if let Some(e) = &rep.after_point_error {
                     tracing::warn!("{e}");
                 }
-                let cloud = Cloud::new(&c.sfn, &c.aws);
-                match cloud.start_image(&name, &rep.point).await {
-                    Ok(arn) => tracing::info!(execution = %arn, "image build started"),
-                    Err(e) => tracing::warn!("the image build did not start: {e:#} (the next sync's point will be built)"),
+                let running = match &building {
+                    Some(arn) => c.sfn.describe(arn).await.is_ok_and(|(_, d)| d.running),
+                    None => false,
+                };
+                if running {
+                    tracing::info!(
+                        execution = building.as_deref().unwrap_or_default(),
+                        "the host's previous image build is still running: a later sync's point is built"
+                    );
+                } else {
+                    let cloud = Cloud::new(&c.sfn, &c.aws);
+                    match cloud.start_image(&name, &rep.point).await {
+                        Ok(arn) => {
+                            tracing::info!(execution = %arn, "image build started");
+                            building = Some(arn);
+                        }
+                        Err(e) => tracing::warn!("the image build did not start: {e:#} (the next sync's point will be built)"),
+                    }
                 }
             }
             Err(e) if s.ctx_shutdown.is_requested() || s.failed_over.borrow().is_some() => {
