@@ -139,7 +139,6 @@ pub async fn convert_point(job: ConvertJob<'_>) -> Result<ConvertReport> {
         .with_context(|| format!("restoring point {} to a work copy", src.meta.point))?;
     let restore_s = t.elapsed().as_secs_f64();
 
-    let t = Instant::now();
     let mut vm = HelperVm::start(job.settings, &files, &copy, work.path()).await?;
     let boot = Duration::from_secs(job.settings.boot_timeout_s);
     let (session, up) = tokio::select! {
@@ -148,14 +147,13 @@ pub async fn convert_point(job: ConvertJob<'_>) -> Result<ConvertReport> {
     };
     let helper_boot_s = up.as_secs_f64();
     tracing::info!(host = %h.name, point = %src.meta.point, boot = ?up, "conversion helper up");
-    let t2 = Instant::now();
+    let t = Instant::now();
     let changes = tokio::select! {
         r = guest::convert(&session, GUEST_DISK) => r.with_context(|| format!("converting point {} of host {}", src.meta.point, h.name))?,
         _ = job.shutdown.requested() => bail!("interrupted while converting; nothing was written to the store"),
     };
     vm.power_off(session, Duration::from_secs(60)).await?;
-    let convert_s = t2.elapsed().as_secs_f64();
-    let _ = t;
+    let convert_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let copy_host = Host {
