@@ -95,6 +95,9 @@ pub struct StreamChunker {
     /// cut depends only on those bytes, so it is computed once and zero runs (free
     /// space) are cut without scanning them.
     zero_cut: usize,
+    /// Also cut before `max_size` bytes are buffered when FastCDC finds a cut in what
+    /// is there (see [`StreamChunker::eager`]).
+    eager: bool,
 }
 
 impl StreamChunker {
@@ -108,6 +111,24 @@ impl StreamChunker {
             pos: 0,
             len: 0,
             zero_cut,
+            eager: false,
+        }
+    }
+
+    /// A chunker that cuts as soon as the bytes it holds decide a cut, instead of
+    /// waiting for `max_size` of them: a changed-blocks capture feeds it only the bytes
+    /// around a change, and needs each cut with as little lookahead as FastCDC needs.
+    ///
+    /// The cuts are the same as [`StreamChunker::new`]'s: FastCDC scans a chunk's bytes
+    /// in order from `min_size` and stops at the first position whose hash matches (the
+    /// mask depends only on the distance from the chunk's start, switching at
+    /// `avg_size`). With at least `avg_size` bytes held, a match before the end of them
+    /// is the match the scan over `max_size` bytes finds first; no match means "more
+    /// bytes", never a cut.
+    pub fn eager(params: ChunkerParams) -> Self {
+        StreamChunker {
+            eager: true,
+            ..StreamChunker::new(params)
         }
     }
 
@@ -162,6 +183,26 @@ impl StreamChunker {
                 out.push(Bytes::copy_from_slice(&join[..end]));
                 self.consume(end);
             }
+        }
+        if self.eager && !eof {
+            self.cut_early(out);
+        }
+    }
+
+    /// With fewer than `max_size` bytes held: the cuts FastCDC finds in them.
+    fn cut_early(&mut self, out: &mut Vec<Bytes>) {
+        let (min, avg) = (self.params.min_size as usize, self.params.avg_size as usize);
+        while self.len >= avg && self.len > min {
+            let mut join = Vec::with_capacity(self.len);
+            for (i, b) in self.pending.iter().enumerate() {
+                join.extend_from_slice(&b[if i == 0 { self.pos } else { 0 }..]);
+            }
+            let end = cdc(&self.params, &join).cut(0, join.len()).1;
+            if end >= join.len() {
+                return;
+            }
+            out.push(Bytes::copy_from_slice(&join[..end]));
+            self.consume(end);
         }
     }
 
@@ -275,6 +316,38 @@ mod tests {
             (1 << 20) / ChunkerParams::default().max_size as usize
         );
         assert!(chunk_all(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn eager_cuts_are_the_same_cuts_and_come_without_max_lookahead() {
+        let mut d = data(2 << 20);
+        d[700_000..900_000].fill(0);
+        let all = chunk_all(&d, 1 << 20);
+        for step in [1000usize, 40_000, 131_072, 300_001] {
+            let mut c = StreamChunker::eager(ChunkerParams::default());
+            let (mut out, mut fed) = (Vec::new(), 0usize);
+            for b in d.chunks(step) {
+                c.push(b, &mut out);
+                fed += b.len();
+                let cut: usize = out.iter().map(|c| c.len()).sum();
+                // Never more than a chunk's worth held back once the bytes decide it.
+                assert!(fed - cut < 2 * ChunkerParams::default().max_size as usize);
+            }
+            c.finish(&mut out);
+            assert_eq!(out, all, "step {step}");
+        }
+        // A chunk of at least avg_size that FastCDC cut (not at max_size) comes with
+        // two bytes after it, not max_size.
+        let p = ChunkerParams::default();
+        let k = all
+            .iter()
+            .position(|c| c.len() >= p.avg_size as usize && c.len() < p.max_size as usize - 2)
+            .unwrap();
+        let end: usize = all[..=k].iter().map(|c| c.len()).sum();
+        let mut c = StreamChunker::eager(p);
+        let mut out = Vec::new();
+        c.push(&d[..end + 2], &mut out);
+        assert_eq!(out, all[..=k]);
     }
 
     #[test]

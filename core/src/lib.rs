@@ -35,7 +35,9 @@
 
 pub mod alarm_event;
 pub mod alarms;
+pub mod blockmap;
 pub mod burst;
+pub mod cbt;
 pub mod chunking;
 pub mod convert;
 pub mod delta;
