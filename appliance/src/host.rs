@@ -25,6 +25,29 @@ impl SnapshotMethod {
     }
 }
 
+/// How an incremental capture finds what changed since the parent point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChangedBlocks {
+    /// The host hashes its disk in blocks with the first tools it has (Python 3,
+    /// then GNU coreutils); only changed blocks are read. No tools: a full read.
+    #[default]
+    Auto,
+    Python3,
+    Coreutils,
+    /// Always read the whole disk.
+    Off,
+}
+
+/// When captures read what, beyond the snapshot method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadPolicy {
+    pub changed_blocks: ChangedBlocks,
+    /// Read the whole disk when the last full read is this old (a periodic full read
+    /// catches what no hash comparison can: a store that lost bytes, a host that lied).
+    pub full_every: Option<std::time::Duration>,
+}
+
 /// Where the host is.
 #[derive(Debug, Clone)]
 pub enum Access {
@@ -51,6 +74,7 @@ pub struct Host {
     pub sudo: bool,
     pub tier: Option<String>,
     pub group: Option<String>,
+    pub read: ReadPolicy,
 }
 
 impl Host {

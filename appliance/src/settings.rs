@@ -155,6 +155,22 @@ pub struct HostConfig {
     pub group: Option<String>,
     /// OpenSSH known_hosts file; default `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
+    /// `auto` (default), `python3`, `coreutils` or `off`: how incremental captures
+    /// find the blocks that changed.
+    #[serde(default)]
+    pub changed_blocks: crate::host::ChangedBlocks,
+    /// A full read when the last one is this old (`"7d"`); default never.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub full_every: Option<std::time::Duration>,
+}
+
+fn opt_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    humantime::parse_duration(&s)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("full_every {s:?}: {e}")))
 }
 
 fn default_snapshot_size() -> String {
@@ -357,6 +373,10 @@ impl HostConfig {
             sudo: self.sudo,
             tier: self.tier.clone(),
             group: self.group.clone(),
+            read: crate::host::ReadPolicy {
+                changed_blocks: self.changed_blocks,
+                full_every: self.full_every,
+            },
         })
     }
 }

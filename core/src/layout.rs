@@ -9,6 +9,7 @@ pub const INDEX: &str = "index/";
 pub const POINTS: &str = "points/";
 pub const LOCKS: &str = "locks/";
 pub const LOCATIONS: &str = "locations/";
+pub const BLOCKS: &str = "blocks/";
 
 /// `packs/ab/abcdef...`: two hex digits of fan-out keep directories small.
 pub fn pack_key(id: &PackId) -> String {
@@ -38,6 +39,12 @@ pub fn point_key(host: &str, point: &str) -> String {
 /// `locations/<host>/<point>`: where each chunk of the point is stored, by image range.
 pub fn locations_key(host: &str, point: &str) -> String {
     format!("{LOCATIONS}{host}/{point}")
+}
+
+/// `blocks/<host>/<point>`: the point's block map (a hash per fixed block), for the
+/// next capture's changed-block detection.
+pub fn blocks_key(host: &str, point: &str) -> String {
+    format!("{BLOCKS}{host}/{point}")
 }
 
 /// `locks/<id>`: one appliance's (or function's) lock on the store.

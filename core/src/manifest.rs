@@ -57,6 +57,31 @@ pub struct CaptureStats {
     pub chunks_new: u64,
     pub packs_uploaded: u64,
     pub duration_s: f64,
+    /// How the disk was read (points written before this field: `full`).
+    #[serde(default)]
+    pub method: ReadMethod,
+    /// Bytes that crossed the link from the host: the disk's bytes read, block hashes,
+    /// the lists of ranges asked for (0 for a disk on the appliance).
+    #[serde(default)]
+    pub bytes_transferred: u64,
+    /// Changed-blocks reads: the blocks whose hash differed from the parent's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocks_changed: Option<u64>,
+    /// Full reads of a host that has a parent: why the changed blocks were not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_read_reason: Option<String>,
+}
+
+/// How a capture read the disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReadMethod {
+    /// Every byte.
+    #[default]
+    Full,
+    /// The host hashed its disk in blocks; only the blocks that differ from the
+    /// parent's were read.
+    ChangedBlocks,
 }
 
 /// What the source machine is, as far as booting its image elsewhere depends on it.
@@ -114,6 +139,14 @@ pub struct PointMeta {
     /// Architecture and boot mode of the source, when known (older points lack it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<MachineFacts>,
+    /// When the newest full read in this point's line was taken (this point's own time
+    /// for a full read); points written before this field were full reads.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub full_read_at: Option<OffsetDateTime>,
     /// A point made by `ferry convert` from another (`parent`): what it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub converted: Option<crate::convert::Conversion>,
@@ -289,6 +322,7 @@ pub(crate) mod tests {
                     boot: BootMode::Uefi,
                 }),
                 converted: None,
+                full_read_at: None,
             },
             chunks: refs,
         }

@@ -10,10 +10,12 @@
 //! - [`chunks`]: planning and opening reads of chunks (restores, image builds).
 //! - [`check`]: the store checks behind `ferry verify`.
 //! - [`locations`]: a point's chunk-location object, read one image range at a time.
+//! - [`blocks`]: a point's block map, for the next capture's changed-block detection.
 //! - [`lock`]: shared and exclusive store locks (prune, concurrent appliances).
 //! - [`error`]: the typed errors of [`repo`].
 
 pub mod backend;
+pub mod blocks;
 pub mod check;
 pub mod chunks;
 pub mod error;

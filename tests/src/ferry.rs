@@ -113,6 +113,7 @@ impl Ferry {
 }
 
 /// A `[[host]]` entry.
+#[derive(Debug, Clone)]
 pub struct HostEntry {
     pub name: String,
     pub ssh: Option<String>,

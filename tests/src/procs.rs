@@ -126,3 +126,15 @@ pub fn kill9(pids: &[i32]) {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
+
+/// A program on the PATH or in `~/.cargo/bin` (where `cargo install` puts peers).
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut dirs: Vec<std::path::PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(h) = home {
+        dirs.push(h.join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.exists())
+}

@@ -161,11 +161,14 @@ impl SshHost {
             "Port {port}\nListenAddress {ip}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile {d}/sshd.pid\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nMaxStartups 100\nMaxSessions 100\n\
-             SetEnv PATH={path}\nLogLevel ERROR\n",
+             SetEnv PATH={path} HOME={d}/home\nLogLevel ERROR\n",
             port = self.port,
             ip = self.ip,
             path = self.path,
         );
+        // The sessions' HOME is the host's own (empty) directory: what the appliance's
+        // user keeps in ~/.bashrc (bash reads it for ssh commands) is not the host's.
+        std::fs::create_dir_all(self.dir.join("home"))?;
         std::fs::write(self.dir.join("sshd_config"), config)?;
         let log = std::fs::File::create(self.dir.join("sshd.log"))?;
         let mut cmd = match &self.netns {

@@ -54,6 +54,7 @@ pub async fn point(repo: &Repository, host: &str, point: &str, size: u64) -> Res
             stats: CaptureStats::default(),
             machine: None,
             converted: None,
+            full_read_at: None,
         },
         chunks,
     };

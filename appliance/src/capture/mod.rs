@@ -7,6 +7,9 @@
 //! capture finds (see [`ferry_store::repo::Repository::load_index`]) and does not upload again.
 
 mod blocks;
+mod changed;
+mod host_side;
+mod method;
 mod pipeline;
 pub mod source;
 
@@ -15,11 +18,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use ferry_core::index::{ChunkIndex, IndexFile};
-use ferry_core::manifest::{point_id, CaptureStats, Consistency, Manifest, PointMeta};
+use ferry_core::manifest::{point_id, CaptureStats, Consistency, Manifest, PointMeta, ReadMethod};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
 use time::OffsetDateTime;
 
+pub use method::ReadInfo;
 pub use pipeline::Counters;
 
 use crate::host::{Host, SnapshotMethod};
@@ -44,6 +48,9 @@ pub struct CaptureReport {
     pub stats: CaptureStats,
     /// Packs left by an interrupted capture that this one indexed and reused.
     pub packs_recovered: usize,
+    /// Changed-blocks reads: the tools the host hashed its disk with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hasher: Option<&'static str>,
     /// With `--image`: the build-image execution started for this point.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image_execution: Option<String>,
@@ -75,7 +82,12 @@ pub struct Derived {
 }
 
 /// A progress bar following the bytes the pipeline has read.
-fn bar(progress: &Progress, host: &str, size: Option<u64>, counters: &Arc<Counters>) -> Bar {
+pub(crate) fn bar(
+    progress: &Progress,
+    host: &str,
+    size: Option<u64>,
+    counters: &Arc<Counters>,
+) -> Bar {
     let c = counters.clone();
     progress.follow(&format!("capture {host}"), size, move || {
         c.bytes_read.load(Ordering::Relaxed)
@@ -110,24 +122,44 @@ pub async fn capture_host(
                 _ = opts.shutdown.requested() => Err(anyhow::anyhow!("interrupted")),
             };
             bar.finish();
+            let r = r.map(|r| {
+                let info = ReadInfo {
+                    bytes_read: r.image_size,
+                    full_read_reason: parent
+                        .as_ref()
+                        .map(|_| "a disk on the appliance is read in full".to_string()),
+                    ..ReadInfo::default()
+                };
+                (r, info)
+            });
             (r, None, None)
         }
         Some(target) => {
-            let session = SshSession::connect(&target).await?;
+            let session = Arc::new(SshSession::connect(&target).await?);
             let machine = source::machine_facts(&session, &h.name).await;
             let sink = Sink {
                 repo: repo.clone(),
                 index: index.clone(),
                 counters: counters.clone(),
             };
-            let r =
-                capture_remote(&session, &target, h, &point, sink, progress, &opts.shutdown).await;
+            let r = capture_remote(
+                &session,
+                &target,
+                h,
+                (&point, parent.as_deref()),
+                sink,
+                progress,
+                &opts.shutdown,
+            )
+            .await;
             let key = session.host_key.clone();
-            session.close().await;
+            if let Ok(s) = Arc::try_unwrap(session) {
+                s.close().await;
+            }
             (r, Some(key), machine)
         }
     };
-    let out = result
+    let (out, read) = result
         .with_context(|| format!("capture of host {} failed; no point was written", h.name))?;
 
     let written = IndexFile { packs: out.packs };
@@ -138,13 +170,27 @@ pub async fn capture_host(
     };
     let c = &counters;
     let mut stats = CaptureStats {
-        bytes_read: out.image_size,
+        bytes_read: read.bytes_read,
         bytes_new: c.bytes_new.load(Ordering::Relaxed),
         bytes_uploaded: c.bytes_uploaded.load(Ordering::Relaxed) + index_bytes,
         chunks: out.chunks.len() as u64,
         chunks_new: c.chunks_new.load(Ordering::Relaxed),
         packs_uploaded: c.packs_uploaded.load(Ordering::Relaxed),
         duration_s: 0.0,
+        method: read.method,
+        bytes_transferred: read.bytes_transferred,
+        blocks_changed: read.blocks_changed,
+        full_read_reason: read.full_read_reason.clone(),
+    };
+    let full_read_at = match read.method {
+        ReadMethod::Full => Some(created),
+        ReadMethod::ChangedBlocks => match &parent {
+            Some(p) => {
+                let pm = repo.resolve_point_meta(&h.name, Some(p)).await?;
+                Some(pm.full_read_at.unwrap_or(pm.created))
+            }
+            None => None,
+        },
     };
     stats.duration_s = started.elapsed().as_secs_f64();
     let d = opts.derived.clone();
@@ -164,6 +210,7 @@ pub async fn capture_host(
             parent: parent.clone(),
             stats,
             machine: d.as_ref().map_or(machine, |d| d.machine.clone()),
+            full_read_at,
             converted: d.map(|d| d.conversion),
         },
         chunks: out.chunks,
@@ -179,6 +226,7 @@ pub async fn capture_host(
     drop((index, new_chunks, written));
     manifest.meta.stats.bytes_uploaded += manifest_len + locations.len() as u64;
     repo.write_locations(&manifest, locations).await?;
+    manifest.meta.stats.bytes_uploaded += repo.write_blocks(&h.name, &point, &out.blocks).await?;
     let (key, _) = repo.write_point(&manifest).await?;
     // The point exists from here on: a failure to record it does not unmake it.
     let mut after_point_error = None;
@@ -213,6 +261,7 @@ pub async fn capture_host(
         consistency: manifest.meta.consistency,
         stats,
         packs_recovered: loaded.recovered_packs,
+        hasher: read.hasher,
         image_execution: None,
         after_point_error,
     })
@@ -226,16 +275,17 @@ struct Sink {
     counters: Arc<Counters>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reads the host's disk (through a snapshot when configured): its changed blocks when
+/// it can, else all of it.
 async fn capture_remote(
-    session: &SshSession,
+    session: &Arc<SshSession>,
     target: &SshTarget,
     h: &Host,
-    point: &str,
+    (point, parent): (&str, Option<&str>),
     sink: Sink,
     progress: &Progress,
     shutdown: &Shutdown,
-) -> Result<pipeline::PipelineResult> {
+) -> Result<(pipeline::PipelineResult, ReadInfo)> {
     let Sink {
         repo,
         index,
@@ -255,11 +305,42 @@ async fn capture_remote(
         .unwrap_or_else(|| h.disk.clone());
     let read = async {
         let size = remote_size(session, h, &device).await;
+        let reason = match method::choose(&repo, session, h, &device, parent, size).await {
+            method::Choice::Full(why) => why,
+            method::Choice::Changed(setup) => {
+                let r = method::read_changed(
+                    *setup,
+                    session.clone(),
+                    h,
+                    &device,
+                    repo.clone(),
+                    index.clone(),
+                    counters.clone(),
+                    progress,
+                )
+                .await;
+                match r {
+                    Err(e) if method::changed_under_read(&e) => {
+                        tracing::warn!(host = %h.name, error = %format!("{e:#}"), "reading the whole disk instead");
+                        counters.reset_read();
+                        format!("{e:#}: read in full instead")
+                    }
+                    r => return r,
+                }
+            }
+        };
         let src = source::remote_read(session, h, &device).await?;
         let bar = bar(progress, &h.name, size, &counters);
         let r = pipeline::run(src, repo, index, counters).await;
         bar.finish();
-        r
+        let r = r?;
+        let info = ReadInfo {
+            bytes_read: r.image_size,
+            bytes_transferred: r.image_size,
+            full_read_reason: parent.map(|_| reason),
+            ..ReadInfo::default()
+        };
+        Ok((r, info))
     };
     // A shutdown (Ctrl-C, SIGTERM) must not leave a snapshot behind: stop reading,
     // then clean up below.

@@ -1,4 +1,7 @@
 //! The capture pipeline: read -> chunk -> hash -> dedupe -> compress -> pack -> upload.
+//! A full read's front is a read thread and a chunk thread; a changed-blocks capture's
+//! front is one thread that fetches ranges and rebuilds the chunk list
+//! ([`super::changed`]); the stages after them are the same.
 //!
 //! Stages are threads joined by bounded channels (uploads are async tasks), so memory is
 //! bounded by channel capacities and pack size, never by disk size, and a slow stage
@@ -12,12 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use anyhow::{anyhow, Context, Result};
-use blake3::hazmat::ChainingValue;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, Receiver, Sender};
+use ferry_core::blockmap::{BlockHash, BlockMap, BLOCK_SIZE};
 use ferry_core::chunking::StreamChunker;
 use ferry_core::id::{PackId, ZeroIds};
-use ferry_core::image_hash;
 use ferry_core::index::ChunkIndex;
 use ferry_core::manifest::ChunkRef;
 use ferry_core::pack::{FinishedPack, PackBuilder, PackEntry};
@@ -40,10 +42,22 @@ pub struct Counters {
     pub packs_uploaded: AtomicU64,
 }
 
+impl Counters {
+    /// Before a full read that follows a changed-blocks read that gave up: what is new
+    /// and read is counted again (uploads stay counted: they happened).
+    pub fn reset_read(&self) {
+        self.bytes_read.store(0, Ordering::Relaxed);
+        self.bytes_new.store(0, Ordering::Relaxed);
+        self.chunks_new.store(0, Ordering::Relaxed);
+    }
+}
+
 pub struct PipelineResult {
     pub chunks: Vec<ChunkRef>,
     pub image_size: u64,
     pub image_blake3: String,
+    /// The hashes of each block of what was captured, for the next capture.
+    pub blocks: BlockMap,
     /// The packs this run uploaded, for its index object.
     pub packs: Vec<(PackId, Vec<PackEntry>)>,
 }
@@ -54,10 +68,12 @@ struct Blob {
     data: Vec<u8>,
 }
 
-/// Work for the hash threads: a chunk (hash, dedupe, compress) or a whole read block
-/// (its share of the image hash).
-enum Work {
+/// Work for the hash threads: a chunk (hash, dedupe, compress), a chunk already in the
+/// store at its place in the list, or read bytes starting on a block boundary (their
+/// blocks' hashes).
+pub enum Work {
     Chunk(usize, Bytes),
+    Known(usize, ChunkRef),
     Block(u64, Bytes),
 }
 
@@ -68,7 +84,7 @@ struct Shared {
     refs: Mutex<Vec<ChunkRef>>,
     /// Chunks of this run already sent to the packer.
     claimed: Mutex<HashSet<ChunkId>>,
-    block_cvs: Mutex<Vec<ChainingValue>>,
+    blocks: Mutex<Vec<BlockHash>>,
     first_block: Mutex<Option<Bytes>>,
 }
 
@@ -85,6 +101,13 @@ fn put_at<T: Clone>(v: &mut Vec<T>, i: usize, v_i: T, fill: T) {
     v[i] = v_i;
 }
 
+/// What a front hands the back stages when it is done.
+pub struct FrontResult {
+    pub image_size: u64,
+    /// The block map, when the front made it itself (a changed-blocks capture).
+    pub blocks: Option<BlockMap>,
+}
+
 /// Runs the pipeline over `source` until its end.
 pub async fn run(
     source: Box<dyn Read + Send>,
@@ -92,11 +115,38 @@ pub async fn run(
     index: Arc<ChunkIndex>,
     counters: Arc<Counters>,
 ) -> Result<PipelineResult> {
+    let params = repo.config.chunker;
+    let c = counters.clone();
+    run_with(repo, index, counters, move |work| {
+        let (block_tx, block_rx) = bounded::<Bytes>(4);
+        let reader = thread::Builder::new()
+            .name("read".into())
+            .spawn(move || blocks::read_stage(source, block_tx))?;
+        let chunked = chunk_stage(block_rx, StreamChunker::new(params), work, &c);
+        let image_size = join(reader, "read")?;
+        chunked?;
+        Ok(FrontResult {
+            image_size,
+            blocks: None,
+        })
+    })
+    .await
+}
+
+/// Runs the back stages with `front` (on a thread of its own) feeding them work.
+pub async fn run_with<F>(
+    repo: Arc<Repository>,
+    index: Arc<ChunkIndex>,
+    counters: Arc<Counters>,
+    front: F,
+) -> Result<PipelineResult>
+where
+    F: FnOnce(Sender<Work>) -> Result<FrontResult> + Send + 'static,
+{
     let workers = thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .max(2);
-    let (block_tx, block_rx) = bounded::<Bytes>(4);
     let (work_tx, work_rx) = bounded::<Work>(workers * 8);
     let (blob_tx, blob_rx) = bounded::<Blob>(workers * 4);
     let (pack_tx, pack_rx) = mpsc::channel::<FinishedPack>(2);
@@ -105,16 +155,12 @@ pub async fn run(
         counters: counters.clone(),
         refs: Mutex::new(Vec::new()),
         claimed: Mutex::new(HashSet::new()),
-        block_cvs: Mutex::new(Vec::new()),
+        blocks: Mutex::new(Vec::new()),
         first_block: Mutex::new(None),
     });
 
     let spawn = |name: String| thread::Builder::new().name(name);
-    let reader = spawn("read".into()).spawn(move || blocks::read_stage(source, block_tx))?;
-    let params = repo.config.chunker;
-    let c = counters.clone();
-    let chunker = spawn("chunk".into())
-        .spawn(move || chunk_stage(block_rx, StreamChunker::new(params), work_tx, &c))?;
+    let front = spawn("front".into()).spawn(move || front(work_tx))?;
     let level = repo.config.compression.level;
     let mut hashers = Vec::new();
     for i in 0..workers {
@@ -128,17 +174,16 @@ pub async fn run(
     let uploaded = upload_stage(pack_rx, &repo, &counters).await;
 
     let joined = tokio::task::spawn_blocking(move || {
-        let image_size = join(reader, "read")?;
-        join(chunker, "chunk")?;
+        let front = join(front, "front")?;
         for h in hashers {
             join(h, "hash")?;
         }
         join(packer, "pack")?;
-        Ok::<_, anyhow::Error>(image_size)
+        Ok::<_, anyhow::Error>(front)
     })
     .await?;
     // A read error explains everything after it; an upload error explains a closed channel.
-    let image_size = match (joined, &uploaded) {
+    let front = match (joined, &uploaded) {
         (Err(e), Err(_)) if e.to_string().contains("channel closed") => {
             return Err(uploaded.err().unwrap_or(e))
         }
@@ -146,17 +191,35 @@ pub async fn run(
         (Ok(v), _) => v,
     };
     let packs = uploaded?;
+    let image_size = front.image_size;
     let chunks = std::mem::take(&mut *lock(&shared.refs)?);
     if chunks.iter().any(|c| c.len == 0) {
         return Err(anyhow!("internal error: a chunk was not hashed"));
     }
-    let cvs = std::mem::take(&mut *lock(&shared.block_cvs)?);
+    let total: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
+    if total != image_size {
+        return Err(anyhow!(
+            "internal error: the chunks add up to {total} bytes, the image to {image_size}"
+        ));
+    }
+    let blocks = match front.blocks {
+        Some(b) => b,
+        None => BlockMap {
+            block_size: BLOCK_SIZE,
+            image_size,
+            blocks: std::mem::take(&mut *lock(&shared.blocks)?),
+        },
+    };
+    if blocks.blocks.len() as u64 != ferry_core::blockmap::block_count(BLOCK_SIZE, image_size) {
+        return Err(anyhow!("internal error: a block was not hashed"));
+    }
     let first = lock(&shared.first_block)?.take();
-    let image_blake3 = image_hash::combine(blocks::BLOCK as u64, image_size, &cvs, first.as_ref());
+    let image_blake3 = blocks.image_hash(first.as_ref());
     Ok(PipelineResult {
         chunks,
         image_size,
-        image_blake3: image_blake3.to_hex().to_string(),
+        image_blake3,
+        blocks,
         packs,
     })
 }
@@ -180,10 +243,10 @@ fn chunk_stage(
         }
         Ok::<_, anyhow::Error>(())
     };
-    for (i, block) in blocks.iter().enumerate() {
-        total += block.len() as u64;
-        work.send(Work::Block(i as u64, block.clone()))
+    for block in blocks.iter() {
+        work.send(Work::Block(total, block.clone()))
             .map_err(|_| closed())?;
+        total += block.len() as u64;
         chunker.push_bytes(block, &mut out);
         counters.bytes_read.store(total, Ordering::Relaxed);
         send(&mut out)?;
@@ -198,12 +261,12 @@ fn hash_stage(rx: Receiver<Work>, tx: Sender<Blob>, sh: &Shared, level: i32) -> 
         zstd::bulk::Compressor::new(level).context("creating a zstd compressor")?;
     for work in rx {
         let (seq, data) = match work {
-            Work::Block(i, block) => {
-                let cv = image_hash::block_cv(blocks::BLOCK as u64, i, &block);
-                put_at(&mut *lock(&sh.block_cvs)?, i as usize, cv, [0; 32]);
-                if i == 0 {
-                    *lock(&sh.first_block)? = Some(block);
-                }
+            Work::Block(at, block) => {
+                hash_blocks(sh, at, &block)?;
+                continue;
+            }
+            Work::Known(seq, r) => {
+                put_at(&mut *lock(&sh.refs)?, seq, r, ChunkRef { id: r.id, len: 0 });
                 continue;
             }
             Work::Chunk(seq, data) => (seq, data),
@@ -231,6 +294,29 @@ fn hash_stage(rx: Receiver<Work>, tx: Sender<Blob>, sh: &Shared, level: i32) -> 
             data: blob,
         })
         .map_err(|_| anyhow!("pipeline channel closed"))?;
+    }
+    Ok(())
+}
+
+/// The hashes of the blocks of `data`, read at image offset `at` (a block boundary).
+fn hash_blocks(sh: &Shared, at: u64, data: &Bytes) -> Result<()> {
+    let first = at / u64::from(BLOCK_SIZE);
+    let hashes: Vec<BlockHash> = data
+        .chunks(BLOCK_SIZE as usize)
+        .enumerate()
+        .map(|(k, b)| BlockHash::of(BLOCK_SIZE, first + k as u64, b))
+        .collect();
+    let mut all = lock(&sh.blocks)?;
+    let zero = BlockHash {
+        sha256: [0; 32],
+        cv: [0; 32],
+    };
+    for (k, h) in hashes.into_iter().enumerate() {
+        put_at(&mut all, (first as usize) + k, h, zero);
+    }
+    drop(all);
+    if at == 0 && data.len() <= BLOCK_SIZE as usize {
+        *lock(&sh.first_block)? = Some(data.clone());
     }
     Ok(())
 }

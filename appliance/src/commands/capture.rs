@@ -30,7 +30,7 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Outcome {
-    Captured(CaptureReport),
+    Captured(Box<CaptureReport>),
     Failed { host: String, error: String },
 }
 
@@ -78,7 +78,7 @@ pub async fn run(args: Args, ctx: &Ctx) -> Result<Captures> {
             }
         }
         results.push(match r {
-            Ok(rep) => Outcome::Captured(rep),
+            Ok(rep) => Outcome::Captured(Box::new(rep)),
             Err(e) => Outcome::Failed {
                 host: h.name.clone(),
                 error: format!("{e:#}"),

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::{bail, Result};
-use ferry_core::manifest::PointMeta;
+use ferry_core::manifest::{PointMeta, ReadMethod};
 use serde::Serialize;
 
 use crate::ctx::Ctx;
@@ -43,8 +43,8 @@ impl Report for Points {
         }
         writeln!(
             out,
-            "{:<26} {:<22} {:>12} {:>12} CONSISTENCY",
-            "POINT", "CREATED", "SIZE", "NEW"
+            "{:<26} {:<22} {:>12} {:>12} {:<15} {:>12} CONSISTENCY",
+            "POINT", "CREATED", "SIZE", "NEW", "READ", "OVER LINK"
         )?;
         for p in &self.points {
             let created = p
@@ -53,15 +53,24 @@ impl Report for Points {
                     "[year]-[month]-[day] [hour]:[minute]:[second]Z"
                 ))
                 .unwrap_or_default();
+            let read = match p.stats.method {
+                ReadMethod::Full => "full",
+                ReadMethod::ChangedBlocks => "changed-blocks",
+            };
             writeln!(
                 out,
-                "{:<26} {:<22} {:>12} {:>12} {}",
+                "{:<26} {:<22} {:>12} {:>12} {:<15} {:>12} {}",
                 p.point,
                 created,
                 mib(p.image_size),
                 mib(p.stats.bytes_new),
+                read,
+                mib(p.stats.bytes_transferred),
                 p.consistency
             )?;
+            if let Some(why) = &p.stats.full_read_reason {
+                writeln!(out, "  read in full: {why}")?;
+            }
             if let Some(c) = &p.converted {
                 writeln!(
                     out,

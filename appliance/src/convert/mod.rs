@@ -165,6 +165,7 @@ pub async fn convert_point(job: ConvertJob<'_>) -> Result<ConvertReport> {
         sudo: false,
         tier: h.tier.clone(),
         group: h.group.clone(),
+        read: h.read,
     };
     let conversion = Conversion {
         from: src.meta.point.clone(),

@@ -137,6 +137,7 @@ mod tests {
                 stats: Default::default(),
                 machine: None,
                 converted: None,
+                full_read_at: None,
             },
             chunks: refs,
         }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use bytes::Bytes;
 use russh::client;
 use russh::client::Msg;
 use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
@@ -324,6 +325,19 @@ impl SshSession {
     /// Starts a command whose stdout is read as a stream (a disk read).
     pub async fn read_stream(&self, cmd: &str) -> Result<RemoteReader> {
         let ch = self.exec(cmd).await?;
+        Ok(RemoteReader::spawn(self.name.clone(), cmd.to_string(), ch))
+    }
+
+    /// Starts a command, gives it `input` on stdin (then end of file), and reads its
+    /// stdout as a stream (ranges of a disk, their list on stdin).
+    pub async fn read_stream_with_input(&self, cmd: &str, input: Bytes) -> Result<RemoteReader> {
+        let ch = self.exec(cmd).await?;
+        ch.data_bytes(input)
+            .await
+            .with_context(|| format!("host {}: writing the input of `{cmd}`", self.name))?;
+        ch.eof()
+            .await
+            .with_context(|| format!("host {}: closing the input of `{cmd}`", self.name))?;
         Ok(RemoteReader::spawn(self.name.clone(), cmd.to_string(), ch))
     }
 

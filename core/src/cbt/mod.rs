@@ -28,7 +28,7 @@ mod rebuild;
 mod verify;
 
 pub use rebuild::{Flow, Piece, Rebuild};
-pub use verify::Fetched;
+pub use verify::{Fetched, Segment};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CbtError {
@@ -44,15 +44,50 @@ pub enum CbtError {
     Unaligned(u64),
 }
 
-/// The byte runs of the blocks whose hash on the host differs from the parent's,
-/// adjacent blocks merged. `host` must have one hash per block of `parent`.
-pub fn changed_runs(parent: &BlockMap, host: &[Digest]) -> Vec<Range<u64>> {
-    let mut runs: Vec<Range<u64>> = Vec::new();
-    for (i, (p, h)) in parent.blocks.iter().zip(host).enumerate() {
-        if p.sha256 == *h {
-            continue;
+/// The blocks whose SHA-256 on the host differs from the parent's: index and the
+/// host's hash, in block order.
+pub type Changes = Vec<(u64, Digest)>;
+
+/// Compares the host's hashes, in block order, with the parent's as they arrive, so
+/// only the changed ones are kept.
+pub struct Compare<'a> {
+    parent: &'a BlockMap,
+    next: u64,
+    changes: Changes,
+}
+
+impl<'a> Compare<'a> {
+    pub fn new(parent: &'a BlockMap) -> Self {
+        Compare {
+            parent,
+            next: 0,
+            changes: Vec::new(),
         }
-        let r = parent.range(i as u64);
+    }
+
+    /// The host's hash of the next block; false when there are more hashes than blocks.
+    pub fn push(&mut self, host: Digest) -> bool {
+        let Some(p) = self.parent.blocks.get(self.next as usize) else {
+            return false;
+        };
+        if p.sha256 != host {
+            self.changes.push((self.next, host));
+        }
+        self.next += 1;
+        true
+    }
+
+    /// The changes, once every block has its hash; `None` if some are missing.
+    pub fn finish(self) -> Option<Changes> {
+        (self.next == self.parent.blocks.len() as u64).then_some(self.changes)
+    }
+}
+
+/// The byte runs of the changed blocks, adjacent blocks merged.
+pub fn changed_runs(parent: &BlockMap, changes: &Changes) -> Vec<Range<u64>> {
+    let mut runs: Vec<Range<u64>> = Vec::new();
+    for &(i, _) in changes {
+        let r = parent.range(i);
         match runs.last_mut() {
             Some(last) if last.end == r.start => last.end = r.end,
             _ => runs.push(r),

@@ -115,25 +115,42 @@ impl Rebuild {
     }
 
     /// The ranges to fetch next, in order, whole blocks, merged where they touch.
-    pub fn requests(&self) -> Vec<Range<u64>> {
+    /// `free(i)`: block `i` costs nothing to read (free space the parent had and the
+    /// host did not change): the bytes asked for past a change reach across such blocks,
+    /// as far as the cuts after the change may need, and count only the others.
+    pub fn requests(&self, free: impl Fn(u64) -> bool) -> Vec<Range<u64>> {
         let mut out: Vec<Range<u64>> = Vec::new();
         let mut first = self.run;
         let mut floor = 0;
         if let Some(a) = &self.active {
-            out.push(a.fed..self.align_up(a.fed + a.ext));
+            out.push(a.fed..self.reach(a.fed, a.ext, &free));
             first += 1;
             floor = a.fed;
         }
         for r in &self.runs[first.min(self.runs.len())..] {
             let (_, s) = self.restart(r.start);
             let from = align_down(s, self.block).max(floor);
-            let to = self.align_up(r.end + self.margin);
+            let to = self.reach(r.end, self.margin, &free);
             match out.last_mut() {
                 Some(last) if from <= last.end => last.end = last.end.max(to),
                 _ => out.push(from..to),
             }
         }
         out
+    }
+
+    /// The block boundary that covers `want` bytes from `from` (a block boundary or
+    /// the image's end), blocks that are `free` not counted.
+    fn reach(&self, from: u64, want: u64, free: &impl Fn(u64) -> bool) -> u64 {
+        let mut at = self.align_up(from);
+        let mut got = 0u64;
+        while at < self.size && (got < want || free(at / self.block)) {
+            if !free(at / self.block) {
+                got += self.block;
+            }
+            at = (at + self.block).min(self.size);
+        }
+        at
     }
 
     /// Changed blocks not covered yet, in runs (for reports).

@@ -1,30 +1,88 @@
 //! Fetched blocks: each hashed as it completes, checked against the hash the host gave
 //! for it, and put into the new point's block map.
 
-use super::CbtError;
+use std::ops::Range;
+
+use super::{CbtError, Changes};
 use crate::blockmap::{BlockHash, BlockMap, Digest};
+
+/// A stretch of a fetch range: bytes to fetch from the host, or blocks that are all
+/// zeros in the parent and unchanged on the host (free space), which the appliance
+/// makes itself instead of fetching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub range: Range<u64>,
+    pub zero: bool,
+}
 
 /// The new point's block map, built from the parent's and the blocks fetched.
 pub struct Fetched {
     map: BlockMap,
-    host: Vec<Digest>,
+    /// The host's hashes of the changed blocks (every other block hashed as the parent's).
+    changes: Changes,
     /// A block being gathered from pieces, and its offset.
     buf: Vec<u8>,
     buf_at: u64,
     /// Blocks fetched (and checked) so far.
     pub blocks: u64,
+    /// SHA-256 of a whole block of zeros, and of the image's last block's length.
+    zero: Digest,
+    zero_last: Digest,
+}
+
+fn sha256_of_zeros(n: usize) -> Digest {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(vec![0u8; n]).into()
 }
 
 impl Fetched {
-    /// `host`: the SHA-256 of each block as the host computed it.
-    pub fn new(parent: &BlockMap, host: Vec<Digest>) -> Self {
+    /// `parent`: the parent's block map, which becomes the new point's.
+    pub fn new(parent: BlockMap, changes: Changes) -> Self {
+        let b = u64::from(parent.block_size);
+        let last = parent.image_size - parent.image_size.saturating_sub(1) / b * b;
         Fetched {
-            map: parent.clone(),
-            host,
+            zero: sha256_of_zeros(b as usize),
+            zero_last: sha256_of_zeros(last as usize),
+            map: parent,
+            changes,
             buf: Vec::new(),
             buf_at: 0,
             blocks: 0,
         }
+    }
+
+    /// Whether block `i` is all zeros in the parent and unchanged on the host.
+    pub fn known_zero(&self, i: u64) -> bool {
+        if self.changes.binary_search_by_key(&i, |c| c.0).is_ok() {
+            return false;
+        }
+        let last = self.map.blocks.len() as u64 - 1;
+        let zero = if i == last {
+            &self.zero_last
+        } else {
+            &self.zero
+        };
+        self.map.blocks.get(i as usize).map(|b| &b.sha256) == Some(zero)
+    }
+
+    /// `range` (whole blocks) cut into what to fetch and what is known to be zeros.
+    pub fn segments(&self, range: Range<u64>) -> Vec<Segment> {
+        let mut out: Vec<Segment> = Vec::new();
+        let b = u64::from(self.map.block_size);
+        let mut at = range.start;
+        while at < range.end {
+            let end = ((at / b + 1) * b).min(range.end);
+            let zero = self.known_zero(at / b);
+            match out.last_mut() {
+                Some(s) if s.zero == zero => s.range.end = end,
+                _ => out.push(Segment {
+                    range: at..end,
+                    zero,
+                }),
+            }
+            at = end;
+        }
+        out
     }
 
     /// Fetched bytes at image offset `at`; a range's pieces in order, ranges starting on
@@ -66,7 +124,11 @@ impl Fetched {
         let b = u64::from(self.map.block_size);
         let i = self.buf_at / b;
         let h = BlockHash::of(self.map.block_size, i, data);
-        if self.host.get(i as usize) != Some(&h.sha256) {
+        let host = match self.changes.binary_search_by_key(&i, |c| c.0) {
+            Ok(k) => Some(self.changes[k].1),
+            Err(_) => self.map.blocks.get(i as usize).map(|b| b.sha256),
+        };
+        if host != Some(h.sha256) {
             return Err(CbtError::ChangedUnderRead { block: i });
         }
         self.map.blocks[i as usize] = h;

@@ -16,12 +16,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_tests::ferry::{write_config, HostEntry};
+use ferry_tests::procs::which;
 use ferry_tests::stack::Stack;
+use ferry_tests::stats::{measure, median, warm};
 
 #[derive(Parser)]
 struct Args {
@@ -72,38 +73,6 @@ struct Measure {
     added_mib: f64,
 }
 
-/// Runs a command to completion; returns wall time and peak RSS of the process.
-fn measure(name: &str, cmd: &mut Command) -> Result<(f64, f64)> {
-    let start = Instant::now();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {name}"))?;
-    let pid = child.id() as libc::pid_t;
-    let stderr = child.stderr;
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(mut e) = stderr {
-            use std::io::Read;
-            let _ = e.read_to_string(&mut s);
-        }
-        s
-    });
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our child, not yet reaped (std's Child was not waited on).
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let wall = start.elapsed().as_secs_f64();
-    let err = err_reader.join().unwrap_or_default();
-    if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("{name} failed (status {status}): {}", err.trim());
-    }
-    Ok((wall, usage.ru_maxrss as f64 / 1024.0))
-}
-
 fn dir_size(p: &Path) -> u64 {
     let mut total = 0;
     if let Ok(entries) = std::fs::read_dir(p) {
@@ -116,14 +85,6 @@ fn dir_size(p: &Path) -> u64 {
         }
     }
     total
-}
-
-fn warm(paths: &[&Path]) -> Result<()> {
-    for p in paths {
-        let mut f = std::fs::File::open(p)?;
-        std::io::copy(&mut f, &mut std::io::sink())?;
-    }
-    Ok(())
 }
 
 fn cmd(program: &str) -> Command {
@@ -265,14 +226,6 @@ impl Tool {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v[v.len() / 2]
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let (base, changed) = ferry_tests::disk::bench_workload(args.workload.clone())?;
@@ -410,17 +363,6 @@ fn main() -> Result<()> {
         ssh_vs_local(&ferry, &base, &scratch, args.rounds)?;
     }
     Ok(())
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    if let Some(h) = home {
-        dirs.push(h.join(".cargo/bin"));
-    }
-    dirs.into_iter().map(|d| d.join(name)).find(|p| p.exists())
 }
 
 /// The restored image must equal the changed image, whatever the tool named it.

@@ -23,6 +23,7 @@ use ferry_tests::disk;
 use ferry_tests::ebs::{file_blocks, nonzero};
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, CLOUD_STORE, TABLE};
+use ferry_tests::stats::median;
 
 #[derive(Parser)]
 struct Args {
@@ -88,11 +89,6 @@ async fn coldsnap_upload(env: &[(String, String)], image: &Path) -> Result<Build
     let cfg = ferry_aws::clients::sdk_config(&Default::default()).await;
     let blocks = snapshot_block_count(&aws_sdk_ebs::Client::new(&cfg), &sid).await?;
     Ok(Build { wall_s, blocks })
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 struct Round {

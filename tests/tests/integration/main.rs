@@ -9,6 +9,7 @@ mod build_image_sm;
 mod burst;
 mod capture_records;
 mod capture_ssh;
+mod cbt;
 mod daemon;
 mod damaged_objects;
 mod discover_findings;

@@ -75,6 +75,7 @@ pub fn recovery_host(origin: &Host, group: &GroupConfig, home: &HostHome) -> Res
         sudo: origin.sudo,
         tier: origin.tier.clone(),
         group: origin.group.clone(),
+        read: origin.read,
     })
 }
 
@@ -340,6 +341,7 @@ mod tests {
             sudo: true,
             tier: Some("db".into()),
             group: Some("shop".into()),
+            read: Default::default(),
         }
     }
 
