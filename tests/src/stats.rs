@@ -17,17 +17,21 @@ pub fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Runs a command to completion; returns wall time and peak RSS of the process.
+/// Its stdout goes to /dev/null.
 pub fn measure(name: &str, cmd: &mut Command) -> Result<(f64, f64)> {
-    let (wall, rss, _) = measure_out(name, cmd)?;
+    let (wall, rss, _) = run(name, cmd.stdout(Stdio::null()))?;
     Ok((wall, rss))
 }
 
-/// [`measure`], and what the command printed on stdout.
+/// [`measure`], and what the command printed on stdout (a report, not a disk).
 pub fn measure_out(name: &str, cmd: &mut Command) -> Result<(f64, f64, String)> {
+    run(name, cmd.stdout(Stdio::piped()))
+}
+
+fn run(name: &str, cmd: &mut Command) -> Result<(f64, f64, String)> {
     let start = Instant::now();
     let child = cmd
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("starting {name}"))?;
