@@ -30,6 +30,8 @@ pub struct ReadInfo {
     pub full_read_reason: Option<String>,
     /// The tools the host hashed with.
     pub hasher: Option<&'static str>,
+    /// Changed-blocks reads: when the parent's line was last read in full.
+    pub last_full_read: Option<OffsetDateTime>,
 }
 
 /// Why a capture must read the whole disk before asking the host anything; `None`:
@@ -84,6 +86,7 @@ pub fn full_read_reason(
 pub struct Setup {
     plan: Plan,
     hasher: Hasher,
+    last_full_read: OffsetDateTime,
     /// Bytes of block hashes the host sent.
     hash_bytes: u64,
 }
@@ -159,7 +162,9 @@ pub async fn choose(
             Err(e) => return Choice::Full(format!("hashing on the host failed: {e:#}")),
         };
     let parent_map = Arc::try_unwrap(map).unwrap_or_else(|m| BlockMap::clone(&m));
+    let last_full_read = manifest.meta.full_read_at.unwrap_or(manifest.meta.created);
     Choice::Changed(Box::new(Setup {
+        last_full_read,
         plan: Plan {
             parent_chunks: manifest.chunks,
             parent_map,
@@ -189,6 +194,7 @@ pub async fn read_changed(
     let Setup {
         plan,
         hasher,
+        last_full_read,
         hash_bytes,
     } = setup;
     let fetch = SshRanges::new(session, h, &hasher, device);
@@ -217,6 +223,7 @@ pub async fn read_changed(
         blocks_changed: Some(s.blocks_changed),
         full_read_reason: None,
         hasher: Some(hasher.name()),
+        last_full_read: Some(last_full_read),
     };
     Ok((r, info))
 }

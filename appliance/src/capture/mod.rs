@@ -184,13 +184,7 @@ pub async fn capture_host(
     };
     let full_read_at = match read.method {
         ReadMethod::Full => Some(created),
-        ReadMethod::ChangedBlocks => match &parent {
-            Some(p) => {
-                let pm = repo.resolve_point_meta(&h.name, Some(p)).await?;
-                Some(pm.full_read_at.unwrap_or(pm.created))
-            }
-            None => None,
-        },
+        ReadMethod::ChangedBlocks => read.last_full_read,
     };
     stats.duration_s = started.elapsed().as_secs_f64();
     let d = opts.derived.clone();

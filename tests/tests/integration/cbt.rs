@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use ferry_store::{Backend, Repository};
 use ferry_tests::disk;
+use ferry_tests::ferry::Ferry;
 use ferry_tests::stack::Stack;
 use serde_json::Value;
 
@@ -19,6 +20,15 @@ fn overwrite(disk: &Path, at: u64, n: usize, seed: u8) -> Result<()> {
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
         .collect();
     f.write_all(&data)?;
+    Ok(())
+}
+
+/// The point restores to `out` byte for byte as `disk`.
+fn restores_as(ferry: &Ferry, point: &Value, out: &Path, disk: &Path) -> Result<()> {
+    let id = point["point"].as_str().context("no point id")?;
+    let to = out.to_str().context("a path that is not UTF-8")?;
+    ferry.json(&["restore", "web1", "--point", id, "--to", to])?;
+    assert_eq!(disk::sha256(out)?, disk::sha256(disk)?, "point {id}");
     Ok(())
 }
 
@@ -73,16 +83,7 @@ async fn cbt_incremental_capture_moves_only_changed_blocks_and_equals_a_full_rea
     );
     assert_eq!(inc["image_blake3"], disk::blake3(&changed)?);
     let out = stack.path().join("restored.img");
-    let id = inc["point"].as_str().unwrap();
-    ferry.json(&[
-        "restore",
-        "web1",
-        "--point",
-        id,
-        "--to",
-        out.to_str().unwrap(),
-    ])?;
-    assert_eq!(disk::sha256(&out)?, disk::sha256(&changed)?);
+    restores_as(&ferry, &inc, &out, &changed)?;
 
     // The same disk read in full cuts the same chunks: nothing is new, the list is equal.
     let mut off = entry.clone();
@@ -114,16 +115,7 @@ async fn cbt_incremental_capture_moves_only_changed_blocks_and_equals_a_full_rea
     // 5000 bytes: 1 block; 300,000 bytes from a block boundary: 5; the last 777: 1.
     assert_eq!(num(&third, "blocks_changed"), 7, "{third}");
     assert_eq!(third["image_blake3"], disk::blake3(&disk_path)?);
-    let id = third["point"].as_str().unwrap();
-    ferry_cu.json(&[
-        "restore",
-        "web1",
-        "--point",
-        id,
-        "--to",
-        out.to_str().unwrap(),
-    ])?;
-    assert_eq!(disk::sha256(&out)?, disk::sha256(&disk_path)?);
+    restores_as(&ferry_cu, &third, &out, &disk_path)?;
     // `ferry points` shows how each point was read.
     let points = ferry.json(&["points", "web1"])?;
     let methods: Vec<&str> = points
