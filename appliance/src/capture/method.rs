@@ -107,6 +107,12 @@ pub async fn choose(
     parent: Option<&str>,
     disk_size: Option<u64>,
 ) -> Choice {
+    // Nothing to read from the store when the answer does not depend on it.
+    if parent.is_none() || h.read.changed_blocks == ChangedBlocks::Off {
+        let now = OffsetDateTime::now_utc();
+        let why = full_read_reason(&h.read, None, false, disk_size, now);
+        return Choice::Full(why.unwrap_or_else(|| "no parent point".into()));
+    }
     let manifest = match parent {
         None => None,
         Some(p) => match repo.read_point(&h.name, p).await {
