@@ -54,7 +54,9 @@ if ! cargo lambda --version >/dev/null 2>&1; then
   echo "setup: installing cargo-lambda"
   python3 -m pip install -q cargo-lambda
 fi
-if ! command -v aws >/dev/null; then
+# The tests run the CLI's own driver in one python3 process (tests/moto/aws_cli.py):
+# its package must be importable by python3, not only `aws` on the PATH.
+if ! command -v aws >/dev/null || ! python3 -c "import awscli" 2>/dev/null; then
   echo "setup: installing the aws CLI"
   python3 -m pip install -q awscli
 fi

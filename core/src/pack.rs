@@ -47,6 +47,15 @@ pub struct FinishedPack {
 }
 
 impl PackBuilder {
+    /// A builder whose buffer holds `bytes` without growing (a pack's target size plus
+    /// one blob): growing a pack buffer by doubling copies it again each time.
+    pub fn with_capacity(bytes: usize) -> Self {
+        PackBuilder {
+            buf: BytesMut::with_capacity(bytes),
+            ..Default::default()
+        }
+    }
+
     pub fn add(&mut self, id: ChunkId, raw_len: u32, blob: &[u8]) {
         self.entries.push(PackEntry {
             id,

@@ -1,11 +1,11 @@
 //! A moto server on a free loopback port, and the `aws` CLI pointed at it.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -19,7 +19,72 @@ pub struct Moto {
     pub port: u16,
     /// Where clients reach it: its own port, or the router's in front of it.
     pub public_port: u16,
+    /// The aws CLI session, started by the first [`Moto::aws`] (dropped before moto).
+    cli: Mutex<Option<AwsCli>>,
     _proc: Proc,
+}
+
+/// What `aws` printed: JSON, or nothing (null).
+fn parse_output(out: &[u8]) -> Result<serde_json::Value> {
+    if out.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    Ok(serde_json::from_slice(out)?)
+}
+
+/// One python3 process running the aws CLI's driver for command after command.
+struct AwsCli {
+    input: ChildStdin,
+    output: BufReader<ChildStdout>,
+    _proc: Proc,
+}
+
+impl AwsCli {
+    fn start(env: Vec<(String, String)>) -> Result<Self> {
+        let script = crate::disk::repo_root().join("tests/moto/aws_cli.py");
+        let mut proc = Proc::spawn(
+            "aws CLI session",
+            Command::new("python3")
+                .arg(&script)
+                .envs(env)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        )
+        .context("python3 is not installed: run scripts/setup.sh")?;
+        let child = proc.child_mut();
+        let (Some(input), Some(output)) = (child.stdin.take(), child.stdout.take()) else {
+            bail!("the aws CLI session has no stdin or stdout");
+        };
+        Ok(AwsCli {
+            input,
+            output: BufReader::new(output),
+            _proc: proc,
+        })
+    }
+
+    /// Runs one command: its exit code, stdout and stderr.
+    fn run(&mut self, args: &[&str]) -> Result<(i64, String, String)> {
+        let mut line = serde_json::to_string(args)?;
+        line.push('\n');
+        self.input
+            .write_all(line.as_bytes())
+            .and_then(|()| self.input.flush())
+            .context("the aws CLI session is gone (is awscli installed for python3?)")?;
+        let mut answer = String::new();
+        if self.output.read_line(&mut answer)? == 0 {
+            bail!(
+                "the aws CLI session ended (is awscli installed for python3? run scripts/setup.sh)"
+            );
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&answer).context("the aws CLI session's answer")?;
+        Ok((
+            v["rc"].as_i64().unwrap_or(255),
+            v["out"].as_str().unwrap_or_default().to_string(),
+            v["err"].as_str().unwrap_or_default().to_string(),
+        ))
+    }
 }
 
 impl Moto {
@@ -67,6 +132,7 @@ impl Moto {
         Ok(Moto {
             port,
             public_port,
+            cli: Mutex::new(None),
             _proc: proc,
         })
     }
@@ -104,8 +170,40 @@ impl Moto {
     }
 
     /// Runs the official `aws` CLI against this server and parses its JSON output.
+    /// The commands run in one python3 process per server that keeps the CLI's driver
+    /// loaded (`tests/moto/aws_cli.py`: the same code as the `aws` command, without a
+    /// second of start-up per command); they are serialised.
     pub fn aws(&self, args: &[&str]) -> Result<serde_json::Value> {
-        // botocore sends SQS to its legacy global endpoint despite AWS_ENDPOINT_URL.
+        let mut cli = self
+            .cli
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the aws CLI session lock is poisoned"))?;
+        if cli.is_none() {
+            *cli = Some(AwsCli::start(self.env())?);
+        }
+        let Some(session) = cli.as_mut() else {
+            bail!("the aws CLI session did not start");
+        };
+        let mut full: Vec<&str> = args.to_vec();
+        let endpoint = self.endpoint();
+        full.extend(["--output", "json", "--endpoint-url", &endpoint]);
+        let (rc, out, err) = match session.run(&full) {
+            Ok(r) => r,
+            Err(e) => {
+                // A dead session is started again by the next command.
+                *cli = None;
+                return Err(e.context(format!("aws {}", args.join(" "))));
+            }
+        };
+        if rc != 0 {
+            bail!("aws {}: {err}", args.join(" "));
+        }
+        parse_output(out.as_bytes())
+    }
+
+    /// Runs `aws` as a process of its own, as a user typing it would (start-up
+    /// included): for benchmarks that time commands by hand.
+    pub fn aws_process(&self, args: &[&str]) -> Result<serde_json::Value> {
         let out = Command::new("aws")
             .args(args)
             .args(["--output", "json", "--endpoint-url", &self.endpoint()])
@@ -119,10 +217,7 @@ impl Moto {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Ok(serde_json::Value::Null);
-        }
-        Ok(serde_json::from_slice(&out.stdout)?)
+        parse_output(&out.stdout)
     }
 
     /// A VPC with one subnet, as a target network: returns (vpc id, subnet id).

@@ -24,6 +24,11 @@ impl Proc {
         })
     }
 
+    /// The process, for its pipes.
+    pub fn child_mut(&mut self) -> &mut std::process::Child {
+        &mut self.child
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

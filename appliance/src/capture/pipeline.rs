@@ -322,11 +322,13 @@ fn hash_blocks(sh: &Shared, at: u64, data: &Bytes) -> Result<()> {
 }
 
 fn pack_stage(rx: Receiver<Blob>, tx: mpsc::Sender<FinishedPack>, target: usize) -> Result<()> {
-    let mut builder = PackBuilder::default();
+    // Room for the target, the blob that crosses it and the entry table.
+    let capacity = target + (1 << 20);
+    let mut builder = PackBuilder::with_capacity(capacity);
     for b in rx {
         builder.add(b.id, b.raw_len, &b.data);
         if builder.len() >= target {
-            let p = std::mem::take(&mut builder).finish();
+            let p = std::mem::replace(&mut builder, PackBuilder::with_capacity(capacity)).finish();
             tx.blocking_send(p)
                 .map_err(|_| anyhow!("pipeline channel closed"))?;
         }

@@ -70,7 +70,7 @@ fn targets_call(bed: &BurstBed, call: &str, targets: &[String]) -> Result<()> {
         "--targets",
     ];
     a.extend(targets.iter().map(String::as_str));
-    bed.moto().aws(&a)?;
+    bed.moto().aws_process(&a)?;
     Ok(())
 }
 
@@ -79,7 +79,7 @@ fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
     let m = bed.moto();
     let tg = &bed.target_group;
     let t0 = Instant::now();
-    m.aws(&[
+    m.aws_process(&[
         "autoscaling",
         "set-desired-capacity",
         "--auto-scaling-group-name",
@@ -100,7 +100,7 @@ fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
         .collect();
     let mut a = vec!["ec2", "describe-instances", "--instance-ids"];
     a.extend(ids.iter().map(String::as_str));
-    let d = m.aws(&a)?;
+    let d = m.aws_process(&a)?;
     let ips: Vec<String> = d["Reservations"]
         .as_array()
         .into_iter()
@@ -114,7 +114,7 @@ fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
         .collect();
     targets_call(bed, "register-targets", &targets)?;
     wait_until("healthy", Duration::from_secs(60), || {
-        let h = m.aws(&["elbv2", "describe-target-health", "--target-group-arn", tg])?;
+        let h = m.aws_process(&["elbv2", "describe-target-health", "--target-group-arn", tg])?;
         Ok(h["TargetHealthDescriptions"]
             .as_array()
             .into_iter()
@@ -130,7 +130,7 @@ fn by_hand(bed: &BurstBed) -> Result<(f64, f64)> {
     let t1 = Instant::now();
     targets_call(bed, "deregister-targets", &targets)?;
     std::thread::sleep(Duration::from_secs(2)); // the target group's deregistration delay
-    m.aws(&[
+    m.aws_process(&[
         "autoscaling",
         "set-desired-capacity",
         "--auto-scaling-group-name",

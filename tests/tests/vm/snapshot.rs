@@ -1,5 +1,6 @@
 //! Capture of the live source VM from a real LVM snapshot.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -7,16 +8,34 @@ use ferry_tests::vm::{source_image, Hardware, Vm};
 
 use crate::{ferry_on_guest, restore_to};
 
-/// A real `lvcreate --snapshot` in the live guest: the capture reads the snapshot, not
-/// the volume that keeps changing, removes it, and the point restores to exactly what
-/// the volume held. (A volume of its own, filled by the test, whose content is known.)
+/// Every path through an LVM capture of the live source VM, on one boot of it (each
+/// part on a volume of its own and with a store of its own):
+/// - [`capture_restores_byte_for_byte`]: the capture reads a real snapshot, removes it,
+///   and the point restores to exactly what the volume held;
+/// - [`every_way_out_removes_the_snapshot`]: stale snapshots swept, SIGTERM, a dropped
+///   connection, a snapshot device that fails.
 #[test]
-fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_byte_for_byte(
-) -> Result<()> {
+fn vm_lvm_snapshot_capture_leaves_no_snapshot_whether_it_succeeds_is_stopped_or_fails() -> Result<()>
+{
     let image = source_image()?;
     let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
     let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
     vm.wait_ssh(Duration::from_secs(180))?;
+    let restored = dir.path().join("restored");
+    std::fs::create_dir(&restored)?;
+    capture_restores_byte_for_byte(&vm, &image.key, &restored)?;
+    let faults = dir.path().join("faults");
+    std::fs::create_dir(&faults)?;
+    every_way_out_removes_the_snapshot(&vm, &image.key, &faults)?;
+    vm.shutdown(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// A real `lvcreate --snapshot` in the live guest: the capture reads the snapshot, not
+/// the volume that keeps changing, removes it, and the point restores to exactly what
+/// the volume held. (A volume of its own, filled by the test, whose content is known;
+/// removed at the end.)
+fn capture_restores_byte_for_byte(vm: &Vm, key: &Path, dir: &Path) -> Result<()> {
     vm.ssh(
         "lvcreate -q -L 96M -n data vg && head -c 100663296 /dev/urandom > /dev/vg/data && sync",
     )?;
@@ -26,7 +45,7 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
         .next()
         .unwrap_or_default()
         .to_string();
-    let ferry = ferry_on_guest(dir.path(), &vm, &image.key, "64M")?;
+    let ferry = ferry_on_guest(dir, vm, key, "64M")?;
     let cap = ferry.json(&["capture", "source", "--accept-new-host-key"])?;
     assert_eq!(cap["consistency"], "lvm-snapshot", "{cap}");
     // The snapshot is gone: only the volumes the guest had.
@@ -34,10 +53,10 @@ fn vm_lvm_snapshot_capture_of_the_live_source_leaves_no_snapshot_and_restores_by
     let mut names: Vec<&str> = lvs.split_whitespace().collect();
     names.sort();
     assert_eq!(names, ["data", "root"], "{lvs}");
-    let restored = dir.path().join("restored.img");
+    let restored = dir.join("restored.img");
     restore_to(&ferry, &restored)?;
     assert_eq!(ferry_tests::disk::sha256(&restored)?, want);
-    vm.shutdown(Duration::from_secs(30))?;
+    vm.ssh("lvremove -q -f vg/data >/dev/null")?;
     Ok(())
 }
 
@@ -60,17 +79,11 @@ const WAIT_FOR_SNAPSHOT: &str = "for i in $(seq 600); do lvs --noheadings -o lv_
 /// capture, which removes the snapshot over a new connection; a snapshot whose device
 /// fails while it is read (device-mapper's error target put in its place) fails the
 /// capture, which removes it. No failed capture writes a point.
-#[test]
-fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_loses_its_connection_or_fails() -> Result<()>
-{
-    let image = source_image()?;
-    let dir = tempfile::Builder::new().prefix("ferry-vm-").tempdir()?;
-    let mut vm = Vm::boot(&image, dir.path(), "source", Hardware::Kvm)?;
-    vm.wait_ssh(Duration::from_secs(180))?;
+fn every_way_out_removes_the_snapshot(vm: &Vm, key: &Path, dir: &Path) -> Result<()> {
     // A volume of zeros (nothing written to it): long enough to read that a test can
     // act during the read.
     vm.ssh("lvcreate -q -L 256M -n data vg >/dev/null")?;
-    let ferry = ferry_on_guest(dir.path(), &vm, &image.key, "8M")?;
+    let ferry = ferry_on_guest(dir, vm, key, "8M")?;
     let points = |n: usize| -> Result<()> {
         let p = ferry.json(&["points", "source"])?;
         assert_eq!(p.as_array().map(Vec::len), Some(n), "{p}");
@@ -91,7 +104,7 @@ fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_loses_its_connection_or_
     let mut want = vec![young.clone(), base[0].clone(), base[1].clone()];
     want.sort();
     assert_eq!(
-        volumes(&vm)?,
+        volumes(vm)?,
         want,
         "the stale snapshot is swept, the young one stays"
     );
@@ -121,7 +134,7 @@ fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_loses_its_connection_or_
     // Within the 10 s a command has to stop cleanly (the README's promise): a real
     // `lvremove` in an emulated guest takes seconds.
     assert!(stopped_in < Duration::from_secs(12), "{stopped_in:?}");
-    assert_eq!(volumes(&vm)?, base, "SIGTERM left the snapshot");
+    assert_eq!(volumes(vm)?, base, "SIGTERM left the snapshot");
     points(1)?;
     println!("FAULT | capture | SIGTERM during an LVM capture (real guest) | stops within the 10 s grace, exit 1, no point; the snapshot is removed |");
 
@@ -133,11 +146,7 @@ fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_loses_its_connection_or_
     let out = child.wait_with_output()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert_eq!(
-        volumes(&vm)?,
-        base,
-        "a dropped connection left the snapshot"
-    );
+    assert_eq!(volumes(vm)?, base, "a dropped connection left the snapshot");
     points(1)?;
     println!("FAULT | capture | SSH connection dropped during an LVM capture (real guest) | exit 1, no point; the snapshot is removed over a new connection |");
 
@@ -154,9 +163,8 @@ fn vm_lvm_snapshot_is_removed_when_a_capture_is_stopped_loses_its_connection_or_
         stderr.contains("Input/output error") && stderr.contains("no point was written"),
         "{stderr}"
     );
-    assert_eq!(volumes(&vm)?, base, "a failed read left the snapshot");
+    assert_eq!(volumes(vm)?, base, "a failed read left the snapshot");
     points(1)?;
     println!("FAULT | capture | the LVM snapshot's device fails while read (real guest) | exit 1, no point; the snapshot is removed |");
-    vm.shutdown(Duration::from_secs(30))?;
     Ok(())
 }
