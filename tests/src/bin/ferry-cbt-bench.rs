@@ -108,8 +108,11 @@ fn main() -> Result<()> {
     let rustic_backup = |repo: &Path, label: &str| -> Result<Option<f64>> {
         let Some(r) = &rustic else { return Ok(None) };
         let ssh_cmd = ssh_args(&stack, &kh, "src").join(" ");
+        // `--force`: with a parent snapshot, rustic 0.11 finds the stdin entry's
+        // metadata equal to the parent's and records the parent's content without
+        // reading stdin at all (0.3 s, 0 B read, for a changed disk).
         let script = format!(
-            "ssh {ssh_cmd} cat -- {} | {} -r {} --password bench backup --stdin-filename disk.img -",
+            "ssh {ssh_cmd} cat -- {} | {} -r {} --password bench backup --force --stdin-filename disk.img -",
             disk.display(),
             r.display(),
             repo.display()
