@@ -184,6 +184,7 @@ impl Moto {
         let Some(session) = cli.as_mut() else {
             bail!("the aws CLI session did not start");
         };
+        // botocore sends SQS to its legacy global endpoint despite AWS_ENDPOINT_URL.
         let mut full: Vec<&str> = args.to_vec();
         let endpoint = self.endpoint();
         full.extend(["--output", "json", "--endpoint-url", &endpoint]);
@@ -204,6 +205,7 @@ impl Moto {
     /// Runs `aws` as a process of its own, as a user typing it would (start-up
     /// included): for benchmarks that time commands by hand.
     pub fn aws_process(&self, args: &[&str]) -> Result<serde_json::Value> {
+        // As in [`Moto::aws`], `--endpoint-url` for SQS's sake.
         let out = Command::new("aws")
             .args(args)
             .args(["--output", "json", "--endpoint-url", &self.endpoint()])
