@@ -108,36 +108,29 @@ pub async fn choose(
     disk_size: Option<u64>,
 ) -> Choice {
     // Nothing to read from the store when the answer does not depend on it.
-    if parent.is_none() || h.read.changed_blocks == ChangedBlocks::Off {
-        let now = OffsetDateTime::now_utc();
-        let why = full_read_reason(&h.read, None, false, disk_size, now);
+    let Some(p) = parent.filter(|_| h.read.changed_blocks != ChangedBlocks::Off) else {
+        let why = full_read_reason(&h.read, None, false, disk_size, OffsetDateTime::now_utc());
         return Choice::Full(why.unwrap_or_else(|| "no parent point".into()));
-    }
-    let manifest = match parent {
-        None => None,
-        Some(p) => match repo.read_point(&h.name, p).await {
-            Ok(m) => Some(m),
-            Err(e) => return Choice::Full(format!("the parent point {p} cannot be read: {e}")),
-        },
     };
-    let map = match parent {
-        None => None,
-        Some(p) => match repo.read_blocks(&h.name, p).await {
-            Ok(m) => m,
-            Err(e) => {
-                return Choice::Full(format!(
-                    "the parent point {p}'s block map cannot be read: {e}"
-                ))
-            }
-        },
+    let manifest = match repo.read_point(&h.name, p).await {
+        Ok(m) => m,
+        Err(e) => return Choice::Full(format!("the parent point {p} cannot be read: {e}")),
+    };
+    let map = match repo.read_blocks(&h.name, p).await {
+        Ok(m) => m,
+        Err(e) => {
+            return Choice::Full(format!(
+                "the parent point {p}'s block map cannot be read: {e}"
+            ))
+        }
     };
     let now = OffsetDateTime::now_utc();
-    let meta = manifest.as_ref().map(|m| &m.meta);
-    if let Some(why) = full_read_reason(&h.read, meta, map.is_some(), disk_size, now) {
+    let why = full_read_reason(&h.read, Some(&manifest.meta), map.is_some(), disk_size, now);
+    if let Some(why) = why {
         return Choice::Full(why);
     }
-    let (Some(manifest), Some(map)) = (manifest, map) else {
-        return Choice::Full("no parent point".into());
+    let Some(map) = map else {
+        return Choice::Full(format!("the parent point {p} has no block map"));
     };
     if map.block_size != BLOCK_SIZE || map.image_size != manifest.meta.image_size {
         return Choice::Full(format!(
