@@ -409,7 +409,23 @@ pub fn wait_until(
     }
 }
 
+/// Sets an alarm's state; an ALARM in a wall-clock second of its own. The triggers name
+/// a run by the second its alarm came in and take a second event in the same second for
+/// a redelivery of the first (by design), so a test's new alarm must not share a second
+/// with the run before it.
 pub fn set_alarm(moto: &Moto, name: &str, state: &str, reason: &str) -> Result<()> {
+    if state == "ALARM" {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+        std::thread::sleep(Duration::from_nanos(
+            1_000_000_000 - u64::from(now.subsec_nanos()),
+        ));
+    }
+    set_alarm_at_once(moto, name, state, reason)
+}
+
+/// [`set_alarm`] without waiting for a new second: for benchmarks that time from the
+/// call (their rounds are seconds apart).
+pub fn set_alarm_at_once(moto: &Moto, name: &str, state: &str, reason: &str) -> Result<()> {
     moto.aws(&[
         "cloudwatch",
         "set-alarm-state",

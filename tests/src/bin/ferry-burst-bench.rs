@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ferry_tests::burst::{BurstBed, TIER};
-use ferry_tests::dr::{executions, next_execution, set_alarm, wait_execution, wait_until, Daemon};
+use ferry_tests::dr::{
+    executions, next_execution, set_alarm_at_once, wait_execution, wait_until, Daemon,
+};
 use ferry_tests::stats::median;
 use serde_json::Value;
 
@@ -37,7 +39,7 @@ fn run(bed: &BurstBed, sm: &str, alarm: &str) -> Result<(f64, f64)> {
     let arn = bed.stack.state_machine(sm)?;
     let before = executions(bed.moto(), &arn)?.len();
     let t0 = Instant::now();
-    set_alarm(bed.moto(), alarm, "ALARM", "bench")?;
+    set_alarm_at_once(bed.moto(), alarm, "ALARM", "bench")?;
     let exec = next_execution(bed.moto(), &arn, before, Duration::from_secs(60))?;
     let started = t0.elapsed().as_secs_f64();
     let d = wait_execution(
@@ -49,7 +51,7 @@ fn run(bed: &BurstBed, sm: &str, alarm: &str) -> Result<(f64, f64)> {
     if d["status"] != "SUCCEEDED" {
         bail!("{sm}: {d}");
     }
-    set_alarm(bed.moto(), alarm, "OK", "bench reset")?;
+    set_alarm_at_once(bed.moto(), alarm, "OK", "bench reset")?;
     Ok((started, ended))
 }
 

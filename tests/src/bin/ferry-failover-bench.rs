@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ferry_tests::dr::{executions, next_execution, set_alarm, wait_execution};
+use ferry_tests::dr::{executions, next_execution, set_alarm_at_once, wait_execution};
 use ferry_tests::ferry::HostEntry;
 use ferry_tests::stack::{Stack, FAILOVER_SM, TABLE};
 use ferry_tests::stats::median;
@@ -102,8 +102,8 @@ fn main() -> Result<()> {
     for round in 1..=args.rounds {
         let before = executions(moto, &sm)?.len();
         let t0 = Instant::now();
-        set_alarm(moto, "ferry-bench-origin-down-appliance", "ALARM", "bench")?;
-        set_alarm(moto, "ferry-bench-origin-down-aws", "ALARM", "bench")?;
+        set_alarm_at_once(moto, "ferry-bench-origin-down-appliance", "ALARM", "bench")?;
+        set_alarm_at_once(moto, "ferry-bench-origin-down-aws", "ALARM", "bench")?;
         let exec = next_execution(moto, &sm, before, Duration::from_secs(60))?;
         let trigger_s = t0.elapsed().as_secs_f64();
         let arn = exec["executionArn"].as_str().context("arn")?.to_string();
@@ -152,8 +152,8 @@ fn main() -> Result<()> {
         );
         rounds.push(r);
         // Reset as a failback would leave the group.
-        set_alarm(moto, "ferry-bench-origin-down-aws", "OK", "bench reset")?;
-        set_alarm(
+        set_alarm_at_once(moto, "ferry-bench-origin-down-aws", "OK", "bench reset")?;
+        set_alarm_at_once(
             moto,
             "ferry-bench-origin-down-appliance",
             "OK",
